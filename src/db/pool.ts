@@ -1,0 +1,41 @@
+/** node-postgres pools: the one place connection settings are chosen. */
+import pg from 'pg';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export interface PoolOptions {
+  max?: number;
+  applicationName?: string;
+}
+
+/** A pool that fails fast (5 s) when the server cannot be reached, instead of hanging. */
+export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
+  return new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? 'telemetry-hub',
+    // A socket that dies silently (network partition) is noticed instead of hanging a query forever.
+    keepAlive: true,
+  });
+}
+
+/** `url` with the password masked, for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}
+
+/** `url` pointing at another database on the same server. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}

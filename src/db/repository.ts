@@ -1,0 +1,211 @@
+/**
+ * The generic repository: list/get/create/update/delete for every table, by `public_id`, with
+ * database errors mapped through the error registry. Domain services add behaviour on top; the
+ * socket's CRUD ops call it directly.
+ * @see PROTOCOL.md §5, §10
+ */
+import { and, asc, count, eq, getTableColumns, sql, type InferInsertModel, type InferSelectModel, type SQL } from 'drizzle-orm';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import { invalid, notFound, type ErrorDetail } from '../errors.js';
+import type { Db } from './database.js';
+import { mapDbError } from './db-errors.js';
+
+/** A table the repository can serve: an internal `id` and an external `public_id`. */
+export type HubTable = PgTable & { id: PgColumn; public_id: PgColumn };
+
+export type Row<T extends HubTable> = InferSelectModel<T>;
+export type NewRow<T extends HubTable> = InferInsertModel<T>;
+
+/** Primitive values a list filter may compare a column with. */
+export type FilterValue = string | number | boolean | null;
+
+export interface PageQuery {
+  page?: unknown;
+  page_size?: unknown;
+  filter?: unknown;
+}
+
+export interface Page<R> {
+  items: R[];
+  total: number;
+  page: number;
+  page_size: number;
+  pages: number;
+}
+
+export interface RepositoryOptions {
+  /** Columns that are never filterable (secrets, internal paths); `id` never is. */
+  hidden?: readonly string[];
+}
+
+export const DEFAULT_PAGE_SIZE = 25;
+export const MAX_PAGE_SIZE = 500;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Is `value` a UUID in its canonical text form? */
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+/** Checks page and page_size (PROTOCOL.md §5: page ≥ 1, page_size 1..500). */
+export function parsePaging(query: PageQuery): { page: number; pageSize: number } {
+  const details: ErrorDetail[] = [];
+  const page = query.page ?? 1;
+  const pageSize = query.page_size ?? DEFAULT_PAGE_SIZE;
+  if (typeof page !== 'number' || !Number.isSafeInteger(page) || page < 1) {
+    details.push({ path: '/page', message: 'must be an integer of at least 1' });
+  }
+  if (typeof pageSize !== 'number' || !Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+    details.push({ path: '/page_size', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` });
+  }
+  if (details.length > 0) throw invalid(details);
+  return { page: page as number, pageSize: pageSize as number };
+}
+
+/** One repository per table; `scope` arguments restrict any call to the rows a caller may touch. */
+export class Repository<T extends HubTable> {
+  private readonly columns: Record<string, PgColumn>;
+  private readonly filterable: ReadonlySet<string>;
+
+  constructor(
+    private readonly db: Db,
+    readonly table: T,
+    /** The singular name messages use: `Event '<id>' not found`. */
+    readonly entity: string,
+    options: RepositoryOptions = {},
+  ) {
+    this.columns = getTableColumns(table) as Record<string, PgColumn>;
+    const hidden = new Set(['id', ...(options.hidden ?? [])]);
+    this.filterable = new Set(Object.keys(this.columns).filter((c) => !hidden.has(c)));
+  }
+
+  /** A page of rows in creation order, filtered by column equality (`null` matches NULL). */
+  async paginate(query: PageQuery, scope?: SQL): Promise<Page<Row<T>>> {
+    const { page, pageSize } = parsePaging(query);
+    const where = and(scope, ...this.filterConditions(query.filter));
+    try {
+      const [counted] = await this.db.select({ n: count() }).from(this.table as PgTable).where(where);
+      const total = counted?.n ?? 0;
+      const pages = Math.ceil(total / pageSize);
+      const offset = (page - 1) * pageSize;
+      const items =
+        offset >= total
+          ? []
+          : ((await this.db
+              .select()
+              .from(this.table as PgTable)
+              .where(where)
+              .orderBy(asc(this.table.id))
+              .limit(pageSize)
+              .offset(offset)) as Row<T>[]);
+      return { items, total, page, page_size: pageSize, pages };
+    } catch (err) {
+      throw mapDbError(err, this.entity);
+    }
+  }
+
+  /** The row with `publicId`, or `404 <Entity> '<publicId>' not found`. */
+  async getOr404(publicId: unknown, scope?: SQL): Promise<Row<T>> {
+    const id = this.checkId(publicId);
+    let rows: Row<T>[];
+    try {
+      rows = (await this.db
+        .select()
+        .from(this.table as PgTable)
+        .where(and(eq(this.table.public_id, id), scope))
+        .limit(1)) as Row<T>[];
+    } catch (err) {
+      throw mapDbError(err, this.entity);
+    }
+    const row = rows[0];
+    if (row === undefined) throw notFound(this.entity, id);
+    return row;
+  }
+
+  /** Inserts one row; a unique violation is `409`, a missing referenced record `404`. */
+  async create(values: NewRow<T>): Promise<Row<T>> {
+    try {
+      const rows = (await this.db
+        .insert(this.table as PgTable)
+        .values(values as never)
+        .returning()) as Row<T>[];
+      return rows[0] as Row<T>;
+    } catch (err) {
+      throw mapDbError(err, this.entity);
+    }
+  }
+
+  /** Changes the given columns of one row (a partial update) and returns the row as stored. */
+  async update(publicId: unknown, values: Partial<NewRow<T>>, scope?: SQL): Promise<Row<T>> {
+    const id = this.checkId(publicId);
+    const changes = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+    if (Object.keys(changes).length === 0) return this.getOr404(id, scope);
+    let rows: Row<T>[];
+    try {
+      rows = (await this.db
+        .update(this.table as PgTable)
+        .set(changes as never)
+        .where(and(eq(this.table.public_id, id), scope))
+        .returning()) as Row<T>[];
+    } catch (err) {
+      throw mapDbError(err, this.entity);
+    }
+    const row = rows[0];
+    if (row === undefined) throw notFound(this.entity, id);
+    return row;
+  }
+
+  /** Deletes one row; the database applies the foreign keys' ON DELETE rules. */
+  async deleteByPublicId(publicId: unknown, scope?: SQL): Promise<{ status: 'success'; message: string }> {
+    const id = this.checkId(publicId);
+    let deleted: unknown[];
+    try {
+      deleted = await this.db
+        .delete(this.table as PgTable)
+        .where(and(eq(this.table.public_id, id), scope))
+        .returning({ id: this.table.id });
+    } catch (err) {
+      throw mapDbError(err, this.entity);
+    }
+    if (deleted.length === 0) throw notFound(this.entity, id);
+    return { status: 'success', message: `${this.entity} deleted` };
+  }
+
+  /** A `public_id` that is not a UUID names no record: 404, not a database error. */
+  private checkId(publicId: unknown): string {
+    if (isUuid(publicId)) return publicId.toLowerCase();
+    if (typeof publicId === 'string') throw notFound(this.entity, publicId.slice(0, 64));
+    throw invalid([{ path: '/public_id', message: 'must be a UUID string' }]);
+  }
+
+  private filterConditions(filter: unknown): SQL[] {
+    if (filter === undefined || filter === null) return [];
+    if (typeof filter !== 'object' || Array.isArray(filter)) {
+      throw invalid([{ path: '/filter', message: 'must be an object of column: value' }]);
+    }
+    const details: ErrorDetail[] = [];
+    const conditions: SQL[] = [];
+    for (const [key, value] of Object.entries(filter as Record<string, unknown>)) {
+      const column = this.filterable.has(key) ? this.columns[key] : undefined;
+      if (column === undefined) {
+        details.push({ path: `/filter/${escapePointer(key)}`, message: 'is not a filterable field' });
+      } else if (value === null) {
+        conditions.push(sql`${column} IS NULL`);
+      } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+        // A plain parameter (not eq()): the server casts the text to the column's type, and a
+        // value of the wrong form comes back as 22P02 → 422 instead of crashing a driver encoder.
+        conditions.push(sql`${column} = ${value}`);
+      } else {
+        details.push({ path: `/filter/${escapePointer(key)}`, message: 'must be a string, number, boolean or null' });
+      }
+    }
+    if (details.length > 0) throw invalid(details);
+    return conditions;
+  }
+}
+
+/** Escapes a key for use in a JSON Pointer (RFC 6901). */
+export function escapePointer(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+

@@ -1,0 +1,310 @@
+/**
+ * The hub's tables, in drizzle. `drizzle-kit generate` turns this file into `migrations/`.
+ *
+ * Conventions:
+ * - Every table has an internal integer `id`, an external UUID `public_id` and `created_on`.
+ * - Property names are the column names, snake_case, so a row already has the wire's field names.
+ * - Foreign keys reference `public_id`, never `id`: the column is the wire field
+ *   (`event_public_id`), so no request needs an id translation and the database itself
+ *   enforces references. Every foreign key states its ON DELETE.
+ * @see PROTOCOL.md §5
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  uniqueIndex,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core';
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** The columns every table starts with. */
+const base = () => ({
+  id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
+  public_id: uuid('public_id').notNull().unique().defaultRandom(),
+  created_on: tstz('created_on').notNull().defaultNow(),
+});
+
+export const userRole = pgEnum('user_role', ['admin', 'operator', 'viewer']);
+export const eventType = pgEnum('event_type', ['sensor', 'actuator', 'range', 'cmd_button', 'cmd_opened', 'cmd_closed']);
+export const loggingType = pgEnum('logging_type', ['error', 'warning', 'info']);
+export const statusType = pgEnum('status_type', ['read', 'unread']);
+export const ruleOperator = pgEnum('rule_operator', ['gt', 'lt', 'eq', 'gte', 'lte', 'between', 'not_between']);
+export const ruleActionType = pgEnum('rule_action_type', ['log', 'webhook']);
+export const deliveryStatus = pgEnum('delivery_status', ['pending', 'delivered', 'dead_letter']);
+export const firmwareStatus = pgEnum('firmware_status', [
+  'pending',
+  'downloading',
+  'verifying',
+  'applying',
+  'completed',
+  'failed',
+  'rolled_back',
+]);
+export const widgetType = pgEnum('widget_type', ['line_chart', 'gauge', 'stat_card', 'actuator_toggle']);
+export const packageSource = pgEnum('package_source', ['uploaded', 'bundled']);
+export const instanceStatus = pgEnum('instance_status', ['inactive', 'connected', 'demo', 'error']);
+export const channelDirection = pgEnum('channel_direction', ['input', 'output', 'bidirectional']);
+
+export const users = pgTable('users', {
+  ...base(),
+  username: varchar('username', { length: 50 }).notNull().unique(),
+  email: varchar('email', { length: 255 }).unique(),
+  password_hash: text('password_hash').notNull(),
+  role: userRole('role').notNull().default('viewer'),
+});
+
+export const events = pgTable('events', {
+  ...base(),
+  name: varchar('name', { length: 255 }).notNull().unique(),
+  unit: varchar('unit', { length: 50 }).notNull().default(''),
+  min_value: doublePrecision('min_value'),
+  max_value: doublePrecision('max_value'),
+  event_type: eventType('event_type').notNull().default('sensor'),
+  user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'set null' }),
+});
+
+export const experiments = pgTable(
+  'experiments',
+  {
+    ...base(),
+    name: varchar('name', { length: 255 }).notNull().unique(),
+    started_on: tstz('started_on').notNull().defaultNow(),
+    stopped_on: tstz('stopped_on'),
+    user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'set null' }),
+  },
+  // At most one experiment runs at a time, enforced by the database itself (PROTOCOL.md §5).
+  (t) => [uniqueIndex('ux_experiments_one_running').on(sql`(${t.stopped_on} IS NULL)`).where(sql`${t.stopped_on} IS NULL`)],
+);
+
+/**
+ * The hot table. `public_id` is a time-ordered UUIDv7 made by the hub, so its unique index
+ * stays append-only under COPY; `created_on` is when the row was committed.
+ */
+export const datapoints = pgTable(
+  'datapoints',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    public_id: uuid('public_id').notNull().unique().defaultRandom(),
+    created_on: tstz('created_on').notNull().defaultNow(),
+    event_public_id: uuid('event_public_id')
+      .notNull()
+      .references(() => events.public_id, { onDelete: 'cascade' }),
+    experiment_public_id: uuid('experiment_public_id').references(() => experiments.public_id, {
+      onDelete: 'set null',
+    }),
+    value: doublePrecision('value').notNull(),
+    timestamp: tstz('timestamp').notNull(),
+  },
+  (t) => [index('ix_datapoints_event_ts').on(t.event_public_id, t.timestamp)],
+);
+
+export const logEntries = pgTable('log_entries', {
+  ...base(),
+  content: text('content').notNull(),
+  logging_type: loggingType('logging_type').notNull().default('info'),
+  status_type: statusType('status_type').notNull().default('unread'),
+  user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'set null' }),
+});
+
+/** Revoked JWTs by `jti`, kept until they would have expired anyway. */
+export const blacklistTokens = pgTable(
+  'blacklist_tokens',
+  {
+    ...base(),
+    jti: varchar('jti', { length: 64 }).notNull().unique(),
+    expires_at: tstz('expires_at').notNull(),
+  },
+  (t) => [index('ix_blacklist_tokens_expires_at').on(t.expires_at)],
+);
+
+export const rules = pgTable(
+  'rules',
+  {
+    ...base(),
+    name: varchar('name', { length: 255 }).notNull().unique(),
+    event_public_id: uuid('event_public_id')
+      .notNull()
+      .references(() => events.public_id, { onDelete: 'cascade' }),
+    operator: ruleOperator('operator').notNull(),
+    threshold: doublePrecision('threshold').notNull(),
+    threshold_high: doublePrecision('threshold_high'),
+    action_type: ruleActionType('action_type').notNull().default('log'),
+    webhook_event_type: varchar('webhook_event_type', { length: 100 }),
+    cooldown_seconds: integer('cooldown_seconds').notNull().default(60),
+    enabled: boolean('enabled').notNull().default(true),
+    last_triggered_at: tstz('last_triggered_at'),
+    user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'set null' }),
+  },
+  (t) => [
+    index('ix_rules_event_public_id').on(t.event_public_id),
+    check('ck_rules_cooldown', sql`${t.cooldown_seconds} >= 0`),
+  ],
+);
+
+export const webhooks = pgTable('webhooks', {
+  ...base(),
+  url: text('url').notNull(),
+  secret: text('secret'),
+  events: text('events').array().notNull(),
+  enabled: boolean('enabled').notNull().default(true),
+  user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'set null' }),
+});
+
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    ...base(),
+    webhook_public_id: uuid('webhook_public_id')
+      .notNull()
+      .references(() => webhooks.public_id, { onDelete: 'cascade' }),
+    event_type: varchar('event_type', { length: 100 }).notNull(),
+    payload: jsonb('payload').notNull(),
+    status: deliveryStatus('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    response_code: integer('response_code'),
+    last_error: text('last_error'),
+    next_attempt_at: tstz('next_attempt_at'),
+    delivered_on: tstz('delivered_on'),
+  },
+  (t) => [index('ix_webhook_deliveries_webhook').on(t.webhook_public_id)],
+);
+
+export const firmwareUpdates = pgTable('firmware_updates', {
+  ...base(),
+  version: varchar('version', { length: 50 }).notNull().unique(),
+  release_notes: text('release_notes').notNull().default(''),
+  status: firmwareStatus('status').notNull().default('pending'),
+  file_path: text('file_path'),
+  file_hash_sha256: varchar('file_hash_sha256', { length: 64 }),
+  file_size_bytes: bigint('file_size_bytes', { mode: 'number' }),
+  user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'set null' }),
+});
+
+export const dashboards = pgTable(
+  'dashboards',
+  {
+    ...base(),
+    name: varchar('name', { length: 255 }).notNull(),
+    is_global: boolean('is_global').notNull().default(false),
+    user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'cascade' }),
+  },
+  (t) => [index('ix_dashboards_user').on(t.user_public_id)],
+);
+
+export const dashboardWidgets = pgTable(
+  'dashboard_widgets',
+  {
+    ...base(),
+    dashboard_public_id: uuid('dashboard_public_id')
+      .notNull()
+      .references(() => dashboards.public_id, { onDelete: 'cascade' }),
+    widget_type: widgetType('widget_type').notNull(),
+    title: varchar('title', { length: 255 }).notNull().default(''),
+    event_public_id: uuid('event_public_id').references(() => events.public_id, { onDelete: 'set null' }),
+    x: integer('x').notNull().default(0),
+    y: integer('y').notNull().default(0),
+    w: integer('w').notNull().default(4),
+    h: integer('h').notNull().default(3),
+    config: jsonb('config').notNull().default({}),
+  },
+  (t) => [
+    index('ix_dashboard_widgets_dashboard').on(t.dashboard_public_id),
+    check('ck_dashboard_widgets_size', sql`${t.w} BETWEEN 1 AND 12 AND ${t.h} BETWEEN 1 AND 12`),
+    check('ck_dashboard_widgets_position', sql`${t.x} >= 0 AND ${t.y} >= 0`),
+  ],
+);
+
+export const pluginPackages = pgTable('plugin_packages', {
+  ...base(),
+  package_name: varchar('package_name', { length: 255 }).notNull().unique(),
+  version: varchar('version', { length: 50 }).notNull(),
+  source: packageSource('source').notNull().default('uploaded'),
+  file_path: text('file_path'),
+  file_hash_sha256: varchar('file_hash_sha256', { length: 64 }),
+  file_size_bytes: bigint('file_size_bytes', { mode: 'number' }),
+  user_public_id: uuid('user_public_id').references(() => users.public_id, { onDelete: 'set null' }),
+});
+
+export const pluginInstances = pgTable('plugin_instances', {
+  ...base(),
+  plugin_id: varchar('plugin_id', { length: 255 }).notNull(),
+  instance_name: varchar('instance_name', { length: 255 }).notNull().unique(),
+  demo_mode: boolean('demo_mode').notNull().default(false),
+  enabled: boolean('enabled').notNull().default(true),
+  status: instanceStatus('status').notNull().default('inactive'),
+  config: jsonb('config').notNull().default({}),
+});
+
+export const channelMappings = pgTable(
+  'channel_mappings',
+  {
+    ...base(),
+    plugin_instance_public_id: uuid('plugin_instance_public_id')
+      .notNull()
+      .references(() => pluginInstances.public_id, { onDelete: 'cascade' }),
+    channel_id: varchar('channel_id', { length: 255 }).notNull(),
+    channel_name: varchar('channel_name', { length: 255 }).notNull().default(''),
+    direction: channelDirection('direction').notNull().default('input'),
+    unit: varchar('unit', { length: 50 }).notNull().default(''),
+    event_public_id: uuid('event_public_id').references(() => events.public_id, { onDelete: 'set null' }),
+  },
+  (t) => [unique('uq_channel_mappings_instance_channel').on(t.plugin_instance_public_id, t.channel_id)],
+);
+
+/** Device and script tokens: only a SHA-256 of the secret is stored. */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    ...base(),
+    name: varchar('name', { length: 255 }).notNull(),
+    token_hash: varchar('token_hash', { length: 64 }).notNull().unique(),
+    user_public_id: uuid('user_public_id')
+      .notNull()
+      .references(() => users.public_id, { onDelete: 'cascade' }),
+    plugin_instance_public_id: uuid('plugin_instance_public_id').references(() => pluginInstances.public_id, {
+      onDelete: 'cascade',
+    }),
+    expires_at: tstz('expires_at'),
+    last_used_at: tstz('last_used_at'),
+  },
+  (t) => [index('ix_api_tokens_user').on(t.user_public_id)],
+);
+
+/**
+ * The last committed ingest `seq` of each principal (an API token, or a user for login tokens),
+ * written in the same transaction as the rows it covers, so a retry is stored exactly once.
+ * @see PROTOCOL.md §6
+ */
+export const ingestSequences = pgTable(
+  'ingest_sequences',
+  {
+    ...base(),
+    api_token_public_id: uuid('api_token_public_id')
+      .unique()
+      .references(() => apiTokens.public_id, { onDelete: 'cascade' }),
+    user_public_id: uuid('user_public_id')
+      .unique()
+      .references(() => users.public_id, { onDelete: 'cascade' }),
+    last_seq: bigint('last_seq', { mode: 'number' }).notNull(),
+    updated_on: tstz('updated_on').notNull().defaultNow(),
+  },
+  (t) => [
+    check(
+      'ck_ingest_sequences_one_principal',
+      sql`(${t.api_token_public_id} IS NULL) <> (${t.user_public_id} IS NULL)`,
+    ),
+  ],
+);
