@@ -132,8 +132,11 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   const killOnExit = (): void => void cluster.process?.kill('SIGINT');
   process.once('exit', killOnExit);
   log.info({ dir: pgDir, socket: socketDir }, 'embedded PostgreSQL started');
+  // `localhost` keeps the URL parseable by WHATWG URL; node-postgres lets `?host=` (the socket
+  // directory) override it.
   const url =
-    `postgres://${USER}:${encodeURIComponent(password)}@/postgres` + `?host=${encodeURIComponent(socketDir)}&port=${SOCKET_PORT}`;
+    `postgres://${USER}:${encodeURIComponent(password)}@localhost/postgres` +
+    `?host=${encodeURIComponent(socketDir)}&port=${SOCKET_PORT}`;
   let stopped: Promise<void> | undefined;
   return {
     url,
