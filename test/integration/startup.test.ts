@@ -43,7 +43,7 @@ describe('the hub program', () => {
     const first = await start({ HUB_DATA_DIR: dir });
     const res = await fetch(`${first.baseUrl}/healthz`);
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as { version: unknown; uptime_s: unknown };
     expect(body).toMatchObject({ status: 'ok', database: 'ok', queue: { depth: 0, capacity: 200_000 } });
     expect(typeof body.version).toBe('string');
     expect(typeof body.uptime_s).toBe('number');
