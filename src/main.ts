@@ -3,11 +3,23 @@
  * others together. Run as a program it starts the hub and stops it cleanly on SIGINT/SIGTERM.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Authenticator } from './auth/authenticator.js';
 import { ensureFirstAdmin } from './auth/first-admin.js';
+import { JwtCodec } from './auth/jwt.js';
+import { SessionRegistry } from './auth/sessions.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
+import { authOps } from './domain/auth-ops.js';
+import { experimentOps } from './domain/experiments.js';
+import { firmwareOps } from './domain/firmware.js';
+import { PluginPresence } from './domain/plugin-presence.js';
+import { createRepositories, resourceOps } from './domain/resources.js';
 import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { OpRegistry } from './protocol/ops.js';
+import { readOrCreateSecret } from './secret-file.js';
 import { startServer, type HubServer } from './server/server.js';
 import { isNativeUws } from './server/uws.js';
 
@@ -36,6 +48,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
   }
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log);
+  const sessions = new SessionRegistry();
   let server: HubServer | undefined;
   try {
     const admin = await ensureFirstAdmin(database.db, config.adminUsername, config.adminPassword, log);
@@ -46,6 +59,19 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
           '  It is shown only this once; change it after logging in.\n\n',
       );
     }
+    const jwtSecret = config.jwtSecret ?? (await readOrCreateSecret(path.join(config.dataDir, 'secrets', 'jwt-secret')));
+    const authenticator = new Authenticator(database.db, new JwtCodec(jwtSecret, config.jwtTtlSeconds), log.child({ module: 'auth' }));
+    sessions.startSweep((principals) => authenticator.revokedAmong(principals), 1000, (err) =>
+      log.warn({ err }, 'token revocation sweep failed'),
+    );
+    const repos = createRepositories(database.db);
+    const ops = new OpRegistry()
+      .registerAll(resourceOps(repos, { db: database.db, sessions, log }))
+      .registerAll(authOps(authenticator, sessions, log.child({ module: 'auth' })))
+      .registerAll(experimentOps(database.db, repos.experiments))
+      .registerAll(firmwareOps(database.db, repos.firmware_updates));
+    const presence = new PluginPresence(database.db, log);
+
     server = await startServer({
       host: config.host,
       port: config.port,
@@ -53,8 +79,20 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       log: log.child({ module: 'server' }),
       checkDatabase: () => database.ping(),
       queueStats: () => ({ depth: 0, capacity: config.queueCapacity }),
+      metrics: new Metrics(),
+      authenticator,
+      sessions,
+      ops,
+      maxFrameBytes: config.maxFrameBytes,
+      onSocketOpen: ({ principal }) => {
+        if (principal.pluginInstancePublicId !== null) presence.connected(principal.pluginInstancePublicId);
+      },
+      onSocketClose: ({ principal }) => {
+        if (principal.pluginInstancePublicId !== null) presence.disconnected(principal.pluginInstancePublicId);
+      },
     });
   } catch (err) {
+    sessions.stopSweep();
     await database.close();
     throw err;
   }
@@ -66,7 +104,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     database,
     stop: () => {
       stopping ??= (async () => {
-        listening.close();
+        await listening.close();
+        sessions.stopSweep();
         await database.close();
       })();
       return stopping;

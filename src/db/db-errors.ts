@@ -47,6 +47,12 @@ export function isConnectionError(err: unknown): boolean {
   return false;
 }
 
+/** Constraints whose violation deserves its own message. */
+const CONSTRAINT_MESSAGES: Record<string, string> = {
+  ux_experiments_one_running: 'Another experiment is already running; stop it first',
+  uq_channel_mappings_instance_channel: 'ChannelMapping with this channel id already exists for the plugin instance',
+};
+
 /** `Key (name)=(x)` → `name`; a composite key gives `plugin_instance_public_id, channel_id`. */
 function keyColumns(detail: string | undefined): string | undefined {
   return detail?.match(/^Key \(([^)]*)\)=/)?.[1];
@@ -65,6 +71,8 @@ export function mapDbError(err: unknown, entity: string): HubError {
   if (pgErr === undefined) return new HubError('internal', undefined, { cause: err });
   switch (pgErr.code) {
     case '23505': {
+      const special = pgErr.constraint === undefined ? undefined : CONSTRAINT_MESSAGES[pgErr.constraint];
+      if (special !== undefined) return new HubError('conflict', special, { cause: err });
       const columns = keyColumns(pgErr.detail);
       const what = columns === undefined ? 'these values' : `this ${columns.replaceAll('_public_id', '').replaceAll('_', ' ')}`;
       return new HubError('conflict', `${entity} with ${what} already exists`, { cause: err });

@@ -55,3 +55,40 @@ export function sendError(res: HttpResponse, state: { readonly aborted: boolean 
   if (hubError.retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(hubError.retryAfterMs / 1000));
   sendJson(res, state, hubError.status, { error: hubError.toWire() }, headers);
 }
+
+/**
+ * Reads a whole request body of at most `limit` bytes. uWS hands chunks that are only valid
+ * during the callback, so each is copied. Over the limit: `413`. Rejects on abort.
+ */
+export function readBody(res: HttpResponse, state: { readonly aborted: boolean }, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    res.onData((chunk, isLast) => {
+      if (failed) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        failed = true;
+        reject(new HubError('too_large', `The body is over ${limit} bytes`));
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) resolve(Buffer.concat(chunks));
+    });
+    if (state.aborted) reject(new Error('aborted'));
+  });
+}
+
+/** The bearer token of a request: `Authorization: Bearer <t>`, else `?token=<t>` (browsers). */
+export function bearerToken(authorization: string, query: string): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (match !== null) return match[1];
+  if (query === '') return undefined;
+  return new URLSearchParams(query).get('token') ?? undefined;
+}
+
+/** The peer address as text (uWS gives bytes of text). */
+export function remoteAddress(res: HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString();
+}

@@ -3,8 +3,14 @@
  * @see PROTOCOL.md §1
  */
 import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { SessionRegistry } from '../auth/sessions.js';
 import { HubError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { OpRegistry } from '../protocol/ops.js';
+import { registerAuthRoutes } from './auth-routes.js';
 import { sendError, sendJson, trackAborted } from './http.js';
+import { CLOSE_GOING_AWAY, InFlight, registerSocket, type SocketData } from './socket.js';
 import { uws, type us_listen_socket } from './uws.js';
 
 export interface QueueStats {
@@ -20,13 +26,20 @@ export interface ServerDeps {
   /** Does the database answer? Must not throw. */
   readonly checkDatabase: () => Promise<boolean>;
   readonly queueStats: () => QueueStats;
+  readonly metrics: Metrics;
+  readonly authenticator: Authenticator;
+  readonly sessions: SessionRegistry;
+  readonly ops: OpRegistry;
+  readonly maxFrameBytes: number;
+  readonly onSocketOpen?: (data: SocketData) => void;
+  readonly onSocketClose?: (data: SocketData) => void;
 }
 
 export interface HubServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
-  /** Stops accepting connections. */
-  close(): void;
+  /** Stops accepting, closes every socket with 1001 and waits (up to `graceMs`) for requests in flight. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** The `/healthz` body (PROTOCOL.md §1). */
@@ -43,6 +56,7 @@ const started = Date.now();
 /** Builds the uWS app, registers the routes and listens; resolves once bound. */
 export async function startServer(deps: ServerDeps): Promise<HubServer> {
   const app = uws.App();
+  const inFlight = new InFlight();
 
   app.get('/healthz', (res) => {
     const state = trackAborted(res);
@@ -58,6 +72,33 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
     });
   });
 
+  app.get('/metrics', (res) => {
+    const state = trackAborted(res);
+    void deps.metrics.render().then(
+      (text) => {
+        if (state.aborted) return;
+        res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', deps.metrics.contentType).end(text));
+      },
+      (err: unknown) => sendError(res, state, err),
+    );
+  });
+
+  registerAuthRoutes(app, deps.authenticator, deps.sessions);
+  registerSocket(
+    app,
+    {
+      log: deps.log,
+      metrics: deps.metrics,
+      authenticator: deps.authenticator,
+      sessions: deps.sessions,
+      ops: deps.ops,
+      maxFrameBytes: deps.maxFrameBytes,
+      onOpen: deps.onSocketOpen,
+      onClose: deps.onSocketClose,
+    },
+    inFlight,
+  );
+
   app.any('/*', (res, req) => {
     const state = trackAborted(res);
     const url = req.getUrl();
@@ -72,13 +113,16 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
   });
   const port = uws.us_socket_local_port(listenSocket);
   deps.log.info({ host: deps.host, port }, 'listening');
-  let open = true;
+  let closing: Promise<void> | undefined;
   return {
     port,
-    close: () => {
-      if (!open) return;
-      open = false;
-      uws.us_listen_socket_close(listenSocket);
+    close: (graceMs = 10_000) => {
+      closing ??= (async () => {
+        uws.us_listen_socket_close(listenSocket);
+        deps.sessions.closeAll(CLOSE_GOING_AWAY, 'hub shutting down');
+        await inFlight.idle(graceMs);
+      })();
+      return closing;
     },
   };
 }

@@ -1,0 +1,105 @@
+/**
+ * Open sessions (sockets) by the token, user and plugin instance they were opened with, so that
+ * revoking a token, deleting a user or API token, or a token's expiry closes every socket of it.
+ * Transport-agnostic: a session is a `close` callback; the server owns the sockets.
+ */
+import type { Principal } from './principal.js';
+
+/** Close code for a revoked or expired token: do not reconnect with it. @see PROTOCOL.md §4 */
+export const CLOSE_TOKEN_REVOKED = 1008;
+
+export interface Session {
+  readonly principal: Principal;
+  close(code: number, reason: string): void;
+}
+
+/** Checks, in bulk, which of the given sessions' tokens are no longer valid (used by the sweep). */
+export type RevocationCheck = (principals: readonly Principal[]) => Promise<ReadonlySet<string>>;
+
+export class SessionRegistry {
+  private readonly sessions = new Set<Session>();
+  private readonly timers = new Map<Session, NodeJS.Timeout>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Tracks a session and closes it when its token expires. */
+  add(session: Session): void {
+    this.sessions.add(session);
+    const expiresAt = session.principal.expiresAt;
+    if (expiresAt !== null) {
+      // setTimeout overflows past ~24.8 days; such a session is re-armed by the sweep instead.
+      const delay = Math.max(0, expiresAt - Date.now());
+      if (delay < 2 ** 31 - 1) {
+        const timer = setTimeout(() => session.close(CLOSE_TOKEN_REVOKED, 'token expired'), delay);
+        timer.unref();
+        this.timers.set(session, timer);
+      }
+    }
+  }
+
+  remove(session: Session): void {
+    this.sessions.delete(session);
+    clearTimeout(this.timers.get(session));
+    this.timers.delete(session);
+  }
+
+  /** Closes every session opened with the token `tokenId`. */
+  closeByToken(tokenId: string, reason = 'token revoked'): number {
+    return this.closeWhere((p) => p.tokenId === tokenId, reason);
+  }
+
+  /** Closes every session of a user (any of their tokens), e.g. when the user is deleted. */
+  closeByUser(userPublicId: string, reason = 'user removed'): number {
+    return this.closeWhere((p) => p.user.public_id === userPublicId, reason);
+  }
+
+  /** Closes every device session of a plugin instance (its tokens go with it). */
+  closeByPluginInstance(pluginInstancePublicId: string, reason = 'plugin instance removed'): number {
+    return this.closeWhere((p) => p.pluginInstancePublicId === pluginInstancePublicId, reason);
+  }
+
+  /** Closes every session with `code` (shutdown: 1001). */
+  closeAll(code: number, reason: string): void {
+    for (const session of [...this.sessions]) session.close(code, reason);
+  }
+
+  /**
+   * Every `intervalMs`, asks `check` which tokens are no longer valid and closes their sessions:
+   * this catches revocations made by another hub process or directly in the database.
+   */
+  startSweep(check: RevocationCheck, intervalMs: number, onError: (err: unknown) => void): void {
+    this.sweeper = setInterval(() => {
+      if (this.sweeping || this.sessions.size === 0) return;
+      this.sweeping = true;
+      const principals = [...new Set([...this.sessions].map((s) => s.principal))];
+      check(principals)
+        .then((revoked) => {
+          for (const tokenId of revoked) this.closeByToken(tokenId);
+        })
+        .catch(onError)
+        .finally(() => {
+          this.sweeping = false;
+        });
+    }, intervalMs);
+    this.sweeper.unref();
+  }
+
+  stopSweep(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private closeWhere(match: (p: Principal) => boolean, reason: string): number {
+    let closed = 0;
+    for (const session of [...this.sessions]) {
+      if (match(session.principal)) {
+        session.close(CLOSE_TOKEN_REVOKED, reason);
+        closed++;
+      }
+    }
+    return closed;
+  }
+}

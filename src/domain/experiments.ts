@@ -1,0 +1,36 @@
+/** `experiments.stop`; creating one while another runs is refused by the database (409). @see PROTOCOL.md §5 */
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { Db } from '../db/database.js';
+import { mapDbError } from '../db/db-errors.js';
+import type { Repository } from '../db/repository.js';
+import { experiments } from '../db/schema.js';
+import { conflict } from '../errors.js';
+import type { OpDef } from '../protocol/ops.js';
+import { toRecord } from '../protocol/records.js';
+import { ByPublicId } from '../protocol/schemas.js';
+import { OPERATOR } from './access.js';
+
+export function experimentOps(db: Db, repo: Repository<typeof experiments>): OpDef[] {
+  return [
+    {
+      name: 'experiments.stop',
+      allow: OPERATOR,
+      schema: ByPublicId,
+      handle: async (data) => {
+        const row = await repo.getOr404(data.public_id);
+        let stopped;
+        try {
+          [stopped] = await db
+            .update(experiments)
+            .set({ stopped_on: sql`now()` })
+            .where(and(eq(experiments.public_id, row.public_id), isNull(experiments.stopped_on)))
+            .returning();
+        } catch (err) {
+          throw mapDbError(err, 'Experiment');
+        }
+        if (stopped === undefined) throw conflict('Experiment is already stopped');
+        return toRecord('experiments', stopped);
+      },
+    },
+  ];
+}

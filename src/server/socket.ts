@@ -1,0 +1,194 @@
+/**
+ * `GET /ws`: the token is checked before the socket exists (401 otherwise); then each frame is
+ * decoded, dispatched through the op registry and answered in its own encoding.
+ *
+ * Memory per socket is bounded: at most MAX_IN_FLIGHT requests run at once (more are answered
+ * `429` at once), and a client that does not read its replies is closed by uWS when its unsent
+ * bytes pass MAX_BACKPRESSURE.
+ * @see PROTOCOL.md §1, §3, §4
+ */
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principal.js';
+import type { Session, SessionRegistry } from '../auth/sessions.js';
+import { HubError, badRequest, toHubError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { decodeFrame, encodeMessage, type Encoding } from '../protocol/codec.js';
+import { errorReply, okReply, parseRequest, type Outgoing, type RequestId } from '../protocol/envelope.js';
+import type { ConnectionState, OpRegistry } from '../protocol/ops.js';
+import { bearerToken, sendError, trackAborted } from './http.js';
+import { uws, type TemplatedApp, type WebSocket } from './uws.js';
+
+/** Requests one socket may have running at once. */
+export const MAX_IN_FLIGHT = 64;
+/** Unsent bytes after which new requests are refused with 429 until the client reads. */
+const SLOW_READER_BYTES = 1 << 20;
+/** Unsent bytes after which uWS closes the socket: the hard bound on a socket's memory. */
+export const MAX_BACKPRESSURE = 16 << 20;
+/** Close codes. @see PROTOCOL.md §4 */
+export const CLOSE_GOING_AWAY = 1001;
+
+export interface SocketData {
+  readonly principal: Principal;
+  readonly log: Logger;
+  readonly connection: ConnectionState;
+  session: Session | undefined;
+  inFlight: number;
+  open: boolean;
+}
+
+export interface SocketDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly authenticator: Authenticator;
+  readonly sessions: SessionRegistry;
+  readonly ops: OpRegistry;
+  readonly maxFrameBytes: number;
+  /** Called when a socket opens and closes (plugin instance status, subscriptions). */
+  readonly onOpen?: (data: SocketData) => void;
+  readonly onClose?: (data: SocketData) => void;
+}
+
+/** Counts requests in flight across all sockets, so shutdown can wait for them. */
+export class InFlight {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+  inc(): void {
+    this.count++;
+  }
+  dec(): void {
+    this.count--;
+    if (this.count === 0) for (const resolve of this.waiters.splice(0)) resolve();
+  }
+  /** Resolves when nothing is in flight, or after `timeoutMs`. */
+  idle(timeoutMs: number): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+let connectionCounter = 0;
+
+/** Registers `/ws` on the app. */
+export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: InFlight): void {
+  const { log, metrics, sessions, ops } = deps;
+
+  const send = (ws: WebSocket<SocketData>, message: Outgoing, encoding: Encoding): void => {
+    const data = ws.getUserData();
+    if (!data.open) return;
+    ws.cork(() => ws.send(encodeMessage(message, encoding), encoding === 'msgpack'));
+  };
+
+  const reject = (ws: WebSocket<SocketData>, id: RequestId | null | undefined, err: HubError, encoding: Encoding, op: string): void => {
+    metrics.requests.inc({ op, outcome: err.code });
+    send(ws, errorReply(id, err), encoding);
+  };
+
+  app.ws<SocketData>('/ws', {
+    maxPayloadLength: deps.maxFrameBytes,
+    maxBackpressure: MAX_BACKPRESSURE,
+    // The typings say number; uWS reads it as a boolean.
+    closeOnBackpressureLimit: 1,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    compression: uws.DISABLED,
+
+    upgrade: (res, req, context) => {
+      // Everything needed from `req` is copied now: it is invalid after the first await.
+      const state = trackAborted(res);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const token = bearerToken(req.getHeader('authorization'), req.getQuery() ?? '');
+      deps.authenticator.authenticate(token).then(
+        (principal) => {
+          if (state.aborted) return;
+          const id = ++connectionCounter;
+          const data: SocketData = {
+            principal,
+            log: log.child({ conn: id, user: principal.user.public_id, role: principal.role }),
+            connection: new Map(),
+            session: undefined,
+            inFlight: 0,
+            open: false,
+          };
+          res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+        },
+        (err: unknown) => {
+          metrics.httpRequests.inc({ route: '/ws', status: err instanceof HubError ? err.status : 500 });
+          sendError(res, state, err);
+        },
+      );
+    },
+
+    open: (ws) => {
+      const data = ws.getUserData();
+      data.open = true;
+      data.session = {
+        principal: data.principal,
+        close: (code, reason) => {
+          if (data.open) ws.end(code, reason);
+        },
+      };
+      sessions.add(data.session);
+      metrics.connections.inc({ role: data.principal.role });
+      data.log.debug('socket open');
+      deps.onOpen?.(data);
+    },
+
+    message: (ws, message, isBinary) => {
+      const data = ws.getUserData();
+      const encoding: Encoding = isBinary ? 'msgpack' : 'json';
+      // Decoded synchronously: uWS frees `message` when this callback returns.
+      const decoded = decodeFrame(message, isBinary);
+      if (!decoded.ok) return reject(ws, null, badRequest(decoded.reason), encoding, 'invalid');
+      const parsed = parseRequest(decoded.value);
+      if (!parsed.ok) return reject(ws, parsed.id, parsed.error, encoding, 'invalid');
+      const request = parsed.request;
+      const opLabel = ops.has(request.op) ? request.op : 'unknown';
+      if (data.inFlight >= MAX_IN_FLIGHT || ws.getBufferedAmount() > SLOW_READER_BYTES) {
+        const err = new HubError('rate_limited', 'Too many requests in flight on this socket; read the replies and retry', {
+          retryAfterMs: 100,
+        });
+        return reject(ws, request.id, err, encoding, opLabel);
+      }
+      data.inFlight++;
+      inFlight.inc();
+      const started = performance.now();
+      ops
+        .dispatch(request, { principal: data.principal, log: data.log, encoding, connection: data.connection })
+        .then(
+          (result) => {
+            metrics.requests.inc({ op: opLabel, outcome: 'ok' });
+            if (request.id !== undefined) send(ws, okReply(request.id, result ?? null), encoding);
+          },
+          (err: unknown) => {
+            const hubError = toHubError(err);
+            if (hubError.code === 'internal') data.log.error({ err, op: request.op }, 'op failed');
+            reject(ws, request.id, hubError, encoding, opLabel);
+          },
+        )
+        .finally(() => {
+          metrics.requestSeconds.observe({ op: opLabel }, (performance.now() - started) / 1000);
+          data.inFlight--;
+          inFlight.dec();
+        });
+    },
+
+    close: (ws, code) => {
+      const data = ws.getUserData();
+      data.open = false;
+      if (data.session !== undefined) sessions.remove(data.session);
+      metrics.connections.dec({ role: data.principal.role });
+      metrics.closedSockets.inc({ code: String(code) });
+      data.log.debug({ code }, 'socket closed');
+      deps.onClose?.(data);
+    },
+  });
+}
