@@ -30,6 +30,8 @@ export const VERSION: string = (
 export interface Hub {
   readonly port: number;
   readonly database: Database;
+  /** The ops the socket serves. */
+  readonly opNames: readonly string[];
   /** Stops accepting, finishes in-flight work, closes the database. Idempotent. */
   stop(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log);
   const sessions = new SessionRegistry();
   let server: HubServer | undefined;
+  let opNames: string[] = [];
   try {
     const admin = await ensureFirstAdmin(database.db, config.adminUsername, config.adminPassword, log);
     if (admin?.generatedPassword !== undefined) {
@@ -70,6 +73,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       .registerAll(authOps(authenticator, sessions, log.child({ module: 'auth' })))
       .registerAll(experimentOps(database.db, repos.experiments))
       .registerAll(firmwareOps(database.db, repos.firmware_updates));
+    opNames = ops.names();
     const presence = new PluginPresence(database.db, log);
 
     server = await startServer({
@@ -102,6 +106,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
   return {
     port: listening.port,
     database,
+    opNames,
     stop: () => {
       stopping ??= (async () => {
         await listening.close();

@@ -27,6 +27,17 @@ const SLOW_READER_BYTES = 1 << 20;
 export const MAX_BACKPRESSURE = 16 << 20;
 /** Close codes. @see PROTOCOL.md §4 */
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_TOO_BIG = 1009;
+
+/**
+ * uWS drops a frame over its `maxPayloadLength` by cutting the TCP connection (the client sees
+ * 1006), with no close frame. So uWS is given a larger bound and the hub checks the contract's
+ * limit itself, closing with 1009 as PROTOCOL.md §4 says; only a frame past the larger bound
+ * (8× the limit, at least 16 MiB) is cut without a close frame.
+ */
+export function transportFrameLimit(maxFrameBytes: number): number {
+  return Math.min(Math.max(8 * maxFrameBytes, 16 << 20), 2 ** 31 - 1);
+}
 
 export interface SocketData {
   readonly principal: Principal;
@@ -91,7 +102,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
   };
 
   app.ws<SocketData>('/ws', {
-    maxPayloadLength: deps.maxFrameBytes,
+    maxPayloadLength: transportFrameLimit(deps.maxFrameBytes),
     maxBackpressure: MAX_BACKPRESSURE,
     // The typings say number; uWS reads it as a boolean.
     closeOnBackpressureLimit: 1,
@@ -145,6 +156,10 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
       const encoding: Encoding = isBinary ? 'msgpack' : 'json';
+      if (message.byteLength > deps.maxFrameBytes) {
+        ws.end(CLOSE_TOO_BIG, 'frame over HUB_MAX_FRAME_BYTES');
+        return;
+      }
       // Decoded synchronously: uWS frees `message` when this callback returns.
       const decoded = decodeFrame(message, isBinary);
       if (!decoded.ok) return reject(ws, null, badRequest(decoded.reason), encoding, 'invalid');
