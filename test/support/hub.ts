@@ -29,7 +29,8 @@ export interface TestHub {
 
 let counter = 0;
 
-export async function startTestHub(env: Record<string, string> = {}): Promise<TestHub> {
+/** `logs`: where the hub's log lines go (default: nowhere). */
+export async function startTestHub(env: Record<string, string> = {}, logs?: NodeJS.WritableStream): Promise<TestHub> {
   const database = await createTestDatabase();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'hub-it-'));
   const config = loadConfig({
@@ -40,7 +41,7 @@ export async function startTestHub(env: Record<string, string> = {}): Promise<Te
     HUB_JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789',
     ...env,
   });
-  const hub = await startHub(config, createLogger((env.HUB_LOG_LEVEL as 'silent') ?? 'silent'));
+  const hub = await startHub(config, createLogger(logs === undefined ? 'silent' : config.logLevel, logs as never));
   const baseUrl = `http://127.0.0.1:${hub.port}`;
   const wsUrl = `ws://127.0.0.1:${hub.port}/ws`;
 
