@@ -13,6 +13,8 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { authOps } from './domain/auth-ops.js';
 import { experimentOps } from './domain/experiments.js';
+import { FileStore } from './domain/file-store.js';
+import { FileService } from './domain/files.js';
 import { firmwareOps } from './domain/firmware.js';
 import { PluginPresence } from './domain/plugin-presence.js';
 import { createRepositories, resourceOps } from './domain/resources.js';
@@ -68,8 +70,9 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       log.warn({ err }, 'token revocation sweep failed'),
     );
     const repos = createRepositories(database.db);
+    const fileStore = new FileStore(path.join(config.dataDir, 'files'));
     const ops = new OpRegistry()
-      .registerAll(resourceOps(repos, { db: database.db, sessions, log }))
+      .registerAll(resourceOps(repos, { db: database.db, sessions, log, removeFile: (file) => fileStore.remove(file) }))
       .registerAll(authOps(authenticator, sessions, log.child({ module: 'auth' })))
       .registerAll(experimentOps(database.db, repos.experiments))
       .registerAll(firmwareOps(database.db, repos.firmware_updates));
@@ -88,6 +91,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       sessions,
       ops,
       maxFrameBytes: config.maxFrameBytes,
+      files: new FileService(database, repos, fileStore),
+      maxUploadBytes: config.maxUploadBytes,
       onSocketOpen: ({ principal }) => {
         if (principal.pluginInstancePublicId !== null) presence.connected(principal.pluginInstancePublicId);
       },

@@ -22,6 +22,8 @@ export interface ResourceServices {
   readonly db: Db;
   readonly sessions: SessionRegistry;
   readonly log: Logger;
+  /** Removes an uploaded file whose record was deleted. */
+  readonly removeFile: (relativePath: string) => Promise<void>;
 }
 
 /** One repository per resource, shared by the CRUD ops and the domain services. */
@@ -118,7 +120,11 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
     } satisfies ResourceSpec<typeof t.rules>,
     { name: 'webhooks', repo: repos.webhooks } satisfies ResourceSpec<typeof t.webhooks>,
     { name: 'webhook_deliveries', repo: repos.webhook_deliveries } satisfies ResourceSpec<typeof t.webhookDeliveries>,
-    { name: 'firmware_updates', repo: repos.firmware_updates } satisfies ResourceSpec<typeof t.firmwareUpdates>,
+    {
+      name: 'firmware_updates',
+      repo: repos.firmware_updates,
+      deleted: (row) => void (row.file_path !== null && services.removeFile(row.file_path)),
+    } satisfies ResourceSpec<typeof t.firmwareUpdates>,
     {
       name: 'dashboards',
       repo: repos.dashboards,
@@ -150,7 +156,11 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
         return values;
       },
     } satisfies ResourceSpec<typeof t.dashboardWidgets>,
-    { name: 'plugin_packages', repo: repos.plugin_packages } satisfies ResourceSpec<typeof t.pluginPackages>,
+    {
+      name: 'plugin_packages',
+      repo: repos.plugin_packages,
+      deleted: (row) => void (row.file_path !== null && services.removeFile(row.file_path)),
+    } satisfies ResourceSpec<typeof t.pluginPackages>,
     {
       name: 'plugin_instances',
       repo: repos.plugin_instances,

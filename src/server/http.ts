@@ -22,11 +22,28 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? 'Unknown'}`;
 }
 
-/** Tracks whether the client went away; register first thing in any handler that awaits. */
-export function trackAborted(res: HttpResponse): { readonly aborted: boolean } {
-  const state = { aborted: false };
+/** Whether the client went away, with callbacks for those who must then clean up. */
+export interface AbortState {
+  readonly aborted: boolean;
+  onAbort(callback: () => void): void;
+}
+
+/**
+ * Tracks whether the client went away; call first thing in any handler that answers later
+ * (uWS allows one onAborted handler per response, so everyone shares this one).
+ */
+export function trackAborted(res: HttpResponse): AbortState {
+  const callbacks: (() => void)[] = [];
+  const state = {
+    aborted: false,
+    onAbort(callback: () => void) {
+      if (state.aborted) callback();
+      else callbacks.push(callback);
+    },
+  };
   res.onAborted(() => {
     state.aborted = true;
+    for (const callback of callbacks.splice(0)) callback();
   });
   return state;
 }
@@ -38,22 +55,23 @@ export function sendJson(
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
+  closeConnection = false,
 ): void {
   if (state.aborted) return;
   const text = JSON.stringify(body);
   res.cork(() => {
     res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
     for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-    res.end(text);
+    res.end(text, closeConnection);
   });
 }
 
 /** Writes `{"error": {...}}` with the error's status (PROTOCOL.md §1: HTTP errors use the socket's error object). */
-export function sendError(res: HttpResponse, state: { readonly aborted: boolean }, err: unknown): void {
+export function sendError(res: HttpResponse, state: { readonly aborted: boolean }, err: unknown, closeConnection = false): void {
   const hubError = err instanceof HubError ? err : toHubError(err);
   const headers: Record<string, string> = {};
   if (hubError.retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(hubError.retryAfterMs / 1000));
-  sendJson(res, state, hubError.status, { error: hubError.toWire() }, headers);
+  sendJson(res, state, hubError.status, { error: hubError.toWire() }, headers, closeConnection);
 }
 
 /**

@@ -8,7 +8,9 @@ import type { SessionRegistry } from '../auth/sessions.js';
 import { HubError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { OpRegistry } from '../protocol/ops.js';
+import type { FileService } from '../domain/files.js';
 import { registerAuthRoutes } from './auth-routes.js';
+import { registerFileRoutes } from './file-routes.js';
 import { sendError, sendJson, trackAborted } from './http.js';
 import { CLOSE_GOING_AWAY, InFlight, registerSocket, type SocketData } from './socket.js';
 import { uws, type us_listen_socket } from './uws.js';
@@ -31,6 +33,8 @@ export interface ServerDeps {
   readonly sessions: SessionRegistry;
   readonly ops: OpRegistry;
   readonly maxFrameBytes: number;
+  readonly files: FileService;
+  readonly maxUploadBytes: number;
   readonly onSocketOpen?: (data: SocketData) => void;
   readonly onSocketClose?: (data: SocketData) => void;
 }
@@ -84,6 +88,7 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
   });
 
   registerAuthRoutes(app, deps.authenticator, deps.sessions);
+  registerFileRoutes(app, { authenticator: deps.authenticator, files: deps.files, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
   registerSocket(
     app,
     {

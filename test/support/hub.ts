@@ -16,6 +16,7 @@ export interface TestHub {
   readonly database: TestDatabase;
   readonly baseUrl: string;
   readonly wsUrl: string;
+  readonly dataDir: string;
   /** Logs in over HTTP; returns the access token. */
   login(username: string, password: string): Promise<string>;
   /** Opens a socket with `token`. */
@@ -69,6 +70,7 @@ export async function startTestHub(env: Record<string, string> = {}, logs?: Node
     database,
     baseUrl,
     wsUrl,
+    dataDir,
     login,
     connect,
     adminToken,
