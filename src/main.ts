@@ -2,7 +2,6 @@
  * The composition root: config → database → services → server. The only module that wires the
  * others together. Run as a program it starts the hub and stops it cleanly on SIGINT/SIGTERM.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Authenticator } from './auth/authenticator.js';
@@ -11,23 +10,19 @@ import { JwtCodec } from './auth/jwt.js';
 import { SessionRegistry } from './auth/sessions.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
-import { authOps } from './domain/auth-ops.js';
-import { experimentOps } from './domain/experiments.js';
+import { buildOpRegistry } from './domain/all-ops.js';
 import { FileStore } from './domain/file-store.js';
 import { FileService } from './domain/files.js';
-import { firmwareOps } from './domain/firmware.js';
 import { PluginPresence } from './domain/plugin-presence.js';
-import { createRepositories, resourceOps } from './domain/resources.js';
+import { createRepositories } from './domain/resources.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { OpRegistry } from './protocol/ops.js';
 import { readOrCreateSecret } from './secret-file.js';
 import { startServer, type HubServer } from './server/server.js';
 import { isNativeUws } from './server/uws.js';
+import { VERSION } from './version.js';
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export { VERSION };
 
 export interface Hub {
   readonly port: number;
@@ -71,11 +66,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     );
     const repos = createRepositories(database.db);
     const fileStore = new FileStore(path.join(config.dataDir, 'files'));
-    const ops = new OpRegistry()
-      .registerAll(resourceOps(repos, { db: database.db, sessions, log, removeFile: (file) => fileStore.remove(file) }))
-      .registerAll(authOps(authenticator, sessions, log.child({ module: 'auth' })))
-      .registerAll(experimentOps(database.db, repos.experiments))
-      .registerAll(firmwareOps(database.db, repos.firmware_updates));
+    const ops = buildOpRegistry({ db: database.db, repos, sessions, authenticator, log, removeFile: (file) => fileStore.remove(file) });
     opNames = ops.names();
     const presence = new PluginPresence(database.db, log);
 

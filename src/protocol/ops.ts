@@ -62,6 +62,11 @@ export class OpRegistry {
     return [...this.ops.keys()].sort();
   }
 
+  /** Every op's definition, sorted by name (for generated docs). */
+  definitions(): OpDef[] {
+    return this.names().map((name) => (this.ops.get(name) as Entry).def);
+  }
+
   /** Runs one request; throws a HubError (or a bug) for the caller to turn into an error reply. */
   async dispatch(request: Request, ctx: OpContext): Promise<unknown> {
     const entry = this.ops.get(request.op);
