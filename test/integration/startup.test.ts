@@ -4,6 +4,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEmptyDatabase } from '../support/db.js';
 import { ROOT, spawnHub, startHubProcess, type HubProcess } from '../support/hub-process.js';
@@ -64,6 +65,21 @@ describe('the hub program', () => {
     expect((await again.query(`SELECT public_id FROM users`)).rows).toEqual([{ public_id: admin[0].public_id }]);
     await again.end();
     expect(await second.stop('SIGINT')).toBe(0);
+  });
+
+  it('on SIGTERM closes its sockets with 1001 and exits 0', async () => {
+    const dir = await dataDir();
+    const hub = await start({ HUB_DATA_DIR: dir, HUB_ADMIN_PASSWORD: 'sigterm-password' });
+    const login = await fetch(`${hub.baseUrl}/api/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ username: 'admin', password: 'sigterm-password' }),
+    });
+    const { access_token } = (await login.json()) as { access_token: string };
+    const ws = new WebSocket(`ws://127.0.0.1:${hub.port}/ws`, { headers: { authorization: `Bearer ${access_token}` } });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    expect(await hub.stop('SIGTERM')).toBe(0);
+    expect(await closed).toBe(1001);
   });
 
   it('takes over the embedded database a killed hub left running', async () => {
