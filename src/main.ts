@@ -10,7 +10,16 @@ import { JwtCodec } from './auth/jwt.js';
 import { SessionRegistry } from './auth/sessions.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
+import type { ResourceName } from './db/entities.js';
+import { listen } from './db/notify.js';
+import { createPool } from './db/pool.js';
+import { Catalog } from './ingest/catalog.js';
+import { CopyWriter } from './ingest/copy-writer.js';
+import { IngestService } from './ingest/ingest-service.js';
+import { IngestQueue } from './ingest/queue.js';
+import { SequenceStore } from './ingest/sequences.js';
 import { buildOpRegistry } from './domain/all-ops.js';
+import { DEVICE, OPERATOR, either } from './domain/access.js';
 import { FileStore } from './domain/file-store.js';
 import { FileService } from './domain/files.js';
 import { PluginPresence } from './domain/plugin-presence.js';
@@ -18,7 +27,7 @@ import { createRepositories } from './domain/resources.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { readOrCreateSecret } from './secret-file.js';
-import { startServer, type HubServer } from './server/server.js';
+import { startServer } from './server/server.js';
 import { isNativeUws } from './server/uws.js';
 import { VERSION } from './version.js';
 
@@ -47,9 +56,11 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
   }
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }, log);
-  const sessions = new SessionRegistry();
-  let server: HubServer | undefined;
-  let opNames: string[] = [];
+  // What has started, to stop in reverse order if a later step fails.
+  const started: (() => Promise<void> | void)[] = [() => database.close()];
+  const unwind = async (): Promise<void> => {
+    for (const stop of started.splice(0).reverse()) await stop();
+  };
   try {
     const admin = await ensureFirstAdmin(database.db, config.adminUsername, config.adminPassword, log);
     if (admin?.generatedPassword !== undefined) {
@@ -59,25 +70,51 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
           '  It is shown only this once; change it after logging in.\n\n',
       );
     }
+    const metrics = new Metrics();
     const jwtSecret = config.jwtSecret ?? (await readOrCreateSecret(path.join(config.dataDir, 'secrets', 'jwt-secret')));
     const authenticator = new Authenticator(database.db, new JwtCodec(jwtSecret, config.jwtTtlSeconds), log.child({ module: 'auth' }));
+    const sessions = new SessionRegistry();
     sessions.startSweep((principals) => authenticator.revokedAmong(principals), 1000, (err) =>
       log.warn({ err }, 'token revocation sweep failed'),
     );
+    started.push(() => sessions.stopSweep());
+
+    // Ingest: catalog → queue → COPY writer on connections of its own.
+    const catalog = new Catalog(database.db, log.child({ module: 'catalog' }));
+    await catalog.load();
+    const listener = listen(database.url, 'hub_catalog', (part) => void reloadCatalog(catalog, part, log), () => void catalog.load(), log);
+    started.push(() => listener.close());
+    const copyPool = createPool(database.url, { max: 1, applicationName: 'telemetry-hub-copy' });
+    copyPool.on('error', (err) => log.warn({ err }, 'idle COPY connection lost'));
+    started.push(() => copyPool.end());
+    const queue = new IngestQueue(config.queueCapacity);
+    metrics.queueStats = () => ({ depth: queue.depth, capacity: queue.capacity });
+    const writer = new CopyWriter(copyPool, queue, new SequenceStore(), catalog, metrics, log.child({ module: 'copy' }), () => undefined);
+    writer.start();
+    started.push(async () => void (await writer.drain(0)));
+    const ingest = new IngestService(queue, writer, catalog, metrics, config.maxBatchPoints);
+
     const repos = createRepositories(database.db);
     const fileStore = new FileStore(path.join(config.dataDir, 'files'));
-    const ops = buildOpRegistry({ db: database.db, repos, sessions, authenticator, log, removeFile: (file) => fileStore.remove(file) });
-    opNames = ops.names();
+    const ops = buildOpRegistry({
+      db: database.db,
+      repos,
+      sessions,
+      authenticator,
+      log,
+      removeFile: (file) => fileStore.remove(file),
+      changed: (resource) => catalogChanged(catalog, resource),
+    }).register(ingest.op(either(OPERATOR, DEVICE)));
     const presence = new PluginPresence(database.db, log);
 
-    server = await startServer({
+    const server = await startServer({
       host: config.host,
       port: config.port,
       version: VERSION,
       log: log.child({ module: 'server' }),
       checkDatabase: () => database.ping(),
-      queueStats: () => ({ depth: 0, capacity: config.queueCapacity }),
-      metrics: new Metrics(),
+      queueStats: () => ({ depth: queue.depth, capacity: queue.capacity }),
+      metrics,
       authenticator,
       sessions,
       ops,
@@ -91,27 +128,54 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
         if (principal.pluginInstancePublicId !== null) presence.disconnected(principal.pluginInstancePublicId);
       },
     });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      port: server.port,
+      database,
+      opNames: ops.names(),
+      stop: () => {
+        stopping ??= (async () => {
+          // No new sockets, no new ingest; what is queued is committed and acknowledged while
+          // the sockets are still open; then the sockets close with 1001.
+          server.stopListening();
+          ingest.stopAccepting();
+          const drained = await writer.drain(DRAIN_TIMEOUT_MS);
+          if (!drained) log.warn({ points: queue.depth }, 'shutdown: the ingest queue did not drain in time; those points were never acknowledged');
+          await server.close();
+          await unwind();
+        })();
+        return stopping;
+      },
+    };
   } catch (err) {
-    sessions.stopSweep();
-    await database.close();
+    await unwind();
     throw err;
   }
+}
 
-  const listening = server;
-  let stopping: Promise<void> | undefined;
-  return {
-    port: listening.port,
-    database,
-    opNames,
-    stop: () => {
-      stopping ??= (async () => {
-        await listening.close();
-        sessions.stopSweep();
-        await database.close();
-      })();
-      return stopping;
-    },
-  };
+/** How long shutdown waits for the ingest queue to be written. */
+const DRAIN_TIMEOUT_MS = 30_000;
+
+/** The catalog parts that follow each resource's writes. */
+function catalogChanged(catalog: Catalog, resource: ResourceName): Promise<void> {
+  switch (resource) {
+    case 'events':
+      return catalog.reload('events');
+    case 'channel_mappings':
+    case 'plugin_instances':
+      return catalog.reload('channel_mappings');
+    case 'experiments':
+      return catalog.reload('experiments');
+    default:
+      return Promise.resolve();
+  }
+}
+
+/** A NOTIFY from the database names the table that changed. */
+async function reloadCatalog(catalog: Catalog, table: string, log: Logger): Promise<void> {
+  if (table !== 'events' && table !== 'channel_mappings' && table !== 'experiments') return;
+  await catalog.reload(table).catch((err: unknown) => log.warn({ err, table }, 'catalog reload failed'));
 }
 
 /** The program: `npm start` / `node dist/main.js`. */

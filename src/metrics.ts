@@ -40,6 +40,63 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads the ingest queue when metrics are scraped (set once the queue exists). */
+  queueStats: (() => { depth: number; capacity: number }) | undefined;
+
+  readonly ingestQueueDepth = new Gauge({
+    name: 'hub_ingest_queue_points',
+    help: 'Points held by the ingest queue (waiting and being written)',
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.queueStats?.();
+      if (stats !== undefined) this.ingestQueueDepth.set(stats.depth);
+    },
+  });
+
+  readonly ingestQueueCapacity = new Gauge({
+    name: 'hub_ingest_queue_capacity_points',
+    help: 'The ingest queue bound (HUB_QUEUE_CAPACITY)',
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.queueStats?.();
+      if (stats !== undefined) this.ingestQueueCapacity.set(stats.capacity);
+    },
+  });
+
+  readonly ingestRows = new Counter({
+    name: 'hub_ingest_rows_total',
+    help: 'Datapoints committed (rate() of it is rows/s)',
+    registers: [this.registry],
+  });
+
+  readonly ingestMessages = new Counter({
+    name: 'hub_ingest_messages_total',
+    help: 'Ingest messages, by outcome: committed, duplicate, busy, invalid, too_large, failed',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly copyBatchRows = new Histogram({
+    name: 'hub_copy_batch_rows',
+    help: 'Rows per COPY batch',
+    buckets: [1, 10, 100, 1000, 5000, 10_000, 20_000, 50_000, 100_000],
+    registers: [this.registry],
+  });
+
+  readonly copySeconds = new Histogram({
+    name: 'hub_copy_seconds',
+    help: 'Time to write and commit one COPY batch',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly copyFailures = new Counter({
+    name: 'hub_copy_failures_total',
+    help: 'COPY batches that failed, by reason (database unavailable, constraint, other)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hub_' });
   }

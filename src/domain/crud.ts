@@ -42,8 +42,11 @@ export function recordOf<T extends HubTable>(spec: ResourceSpec<T>, row: Row<T>)
   return toRecord(spec.name, row as Record<string, unknown>);
 }
 
-/** list/get/create/update/delete ops for one resource, as far as CRUD_ACCESS has them. */
-export function crudOps<T extends HubTable>(spec: ResourceSpec<T>): OpDef[] {
+/**
+ * list/get/create/update/delete ops for one resource, as far as CRUD_ACCESS has them.
+ * `changed` runs (and is awaited) after every write, before the reply.
+ */
+export function crudOps<T extends HubTable>(spec: ResourceSpec<T>, changed: (resource: ResourceName) => Promise<void>): OpDef[] {
   const access = CRUD_ACCESS[spec.name];
   const ops: OpDef[] = [];
   const name = (kind: CrudKind) => `${spec.name}.${kind}`;
@@ -86,6 +89,7 @@ export function crudOps<T extends HubTable>(spec: ResourceSpec<T>): OpDef[] {
         const values = spec.toInsert === undefined ? (data as NewRow<T>) : await spec.toInsert(data, principal);
         const withOwner = hasOwnerColumn ? { ...values, user_public_id: principal.user.public_id } : values;
         const row = await spec.repo.create(withOwner as NewRow<T>);
+        await changed(spec.name);
         return spec.created === undefined ? recordOf(spec, row) : spec.created(row, values);
       },
     });
@@ -105,7 +109,9 @@ export function crudOps<T extends HubTable>(spec: ResourceSpec<T>): OpDef[] {
         }
         const { public_id: _id, ...fields } = data;
         const values = spec.toUpdate === undefined ? (fields as Partial<NewRow<T>>) : await spec.toUpdate(fields, principal, row);
-        return recordOf(spec, await spec.repo.update(row.public_id, values));
+        const updated = await spec.repo.update(row.public_id, values);
+        await changed(spec.name);
+        return recordOf(spec, updated);
       },
     });
   }
@@ -123,6 +129,7 @@ export function crudOps<T extends HubTable>(spec: ResourceSpec<T>): OpDef[] {
         await spec.beforeDelete?.(row, principal);
         const result = await spec.repo.deleteByPublicId(row.public_id);
         spec.deleted?.(row, principal);
+        await changed(spec.name);
         return result;
       },
     });

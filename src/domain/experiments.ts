@@ -10,7 +10,7 @@ import { toRecord } from '../protocol/records.js';
 import { ByPublicId } from '../protocol/schemas.js';
 import { OPERATOR } from './access.js';
 
-export function experimentOps(db: Db, repo: Repository<typeof experiments>): OpDef[] {
+export function experimentOps(db: Db, repo: Repository<typeof experiments>, changed: () => Promise<void>): OpDef[] {
   return [
     {
       name: 'experiments.stop',
@@ -29,6 +29,7 @@ export function experimentOps(db: Db, repo: Repository<typeof experiments>): OpD
           throw mapDbError(err, 'Experiment');
         }
         if (stopped === undefined) throw conflict('Experiment is already stopped');
+        await changed();
         return toRecord('experiments', stopped);
       },
     },

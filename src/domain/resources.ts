@@ -10,7 +10,7 @@ import { hashPassword } from '../auth/passwords.js';
 import type { Principal } from '../auth/principal.js';
 import type { SessionRegistry } from '../auth/sessions.js';
 import type { Db } from '../db/database.js';
-import { RESOURCES } from '../db/entities.js';
+import { RESOURCES, type ResourceName } from '../db/entities.js';
 import { Repository } from '../db/repository.js';
 import * as t from '../db/schema.js';
 import { conflict, forbidden, invalid, type ErrorDetail } from '../errors.js';
@@ -24,6 +24,8 @@ export interface ResourceServices {
   readonly log: Logger;
   /** Removes an uploaded file whose record was deleted. */
   readonly removeFile: (relativePath: string) => Promise<void>;
+  /** Called (and awaited) after a write to a resource, before the reply. */
+  readonly changed: (resource: ResourceName) => Promise<void>;
 }
 
 /** One repository per resource, shared by the CRUD ops and the domain services. */
@@ -197,7 +199,7 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
       deleted: (row) => void sessions.closeByToken(row.public_id),
     } satisfies ResourceSpec<typeof t.apiTokens>,
   ];
-  return specs.flatMap((spec) => crudOps(spec as unknown as ResourceSpec<typeof t.events>));
+  return specs.flatMap((spec) => crudOps(spec as unknown as ResourceSpec<typeof t.events>, services.changed));
 }
 
 /** `expires_at` as a Date, which must lie in the future. */

@@ -18,6 +18,7 @@ export function renderAsyncApi(): string {
     authenticator: {} as Authenticator,
     log: pino({ level: 'silent' }),
     removeFile: async () => undefined,
+    changed: async () => undefined,
   });
   return `${JSON.stringify(buildAsyncApi(registry, VERSION), null, 2)}\n`;
 }

@@ -42,6 +42,8 @@ export interface ServerDeps {
 export interface HubServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
+  /** Stops accepting new connections; open sockets keep working (shutdown, first step). */
+  stopListening(): void;
   /** Stops accepting, closes every socket with 1001 and waits (up to `graceMs`) for requests in flight. */
   close(graceMs?: number): Promise<void>;
 }
@@ -118,12 +120,19 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
   });
   const port = uws.us_socket_local_port(listenSocket);
   deps.log.info({ host: deps.host, port }, 'listening');
+  let listening = true;
+  const stopListening = (): void => {
+    if (!listening) return;
+    listening = false;
+    uws.us_listen_socket_close(listenSocket);
+  };
   let closing: Promise<void> | undefined;
   return {
     port,
+    stopListening,
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
-        uws.us_listen_socket_close(listenSocket);
+        stopListening();
         deps.sessions.closeAll(CLOSE_GOING_AWAY, 'hub shutting down');
         await inFlight.idle(graceMs);
       })();

@@ -33,6 +33,7 @@ const EXPECTED: Record<string, Role[]> = {
   ...prefix('api_tokens', crud(P, P, A)),
   'auth.me': ALL,
   'auth.logout': ALL,
+  ingest: ['admin', 'operator', 'device'],
 };
 
 function prefix(resource: string, ops: Record<string, Role[]>): Record<string, Role[]> {

@@ -1,0 +1,58 @@
+/**
+ * LISTEN on a dedicated connection that comes back by itself: after a lost connection it
+ * reconnects with backoff and calls `onReconnect`, since notifications sent meanwhile are lost.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+
+export interface Listener {
+  close(): Promise<void>;
+}
+
+export function listen(
+  url: string,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onReconnect: () => void,
+  log: Logger,
+): Listener {
+  let client: pg.Client | undefined;
+  let closed = false;
+  let delay = 100;
+  let first = true;
+
+  const connect = async (): Promise<void> => {
+    while (!closed) {
+      const c = new pg.Client({ connectionString: url, application_name: 'telemetry-hub-listen', connectionTimeoutMillis: 5000 });
+      try {
+        await c.connect();
+        c.on('notification', (msg) => {
+          if (msg.channel === channel) onMessage(msg.payload ?? '');
+        });
+        c.on('error', (err) => log.warn({ err }, 'listen connection lost'));
+        c.on('end', () => {
+          if (!closed) void connect();
+        });
+        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        client = c;
+        delay = 100;
+        if (!first) onReconnect();
+        first = false;
+        return;
+      } catch (err) {
+        await c.end().catch(() => undefined);
+        log.warn({ err, retryMs: delay }, 'listen reconnect failed');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  };
+  const ready = connect();
+  return {
+    close: async () => {
+      closed = true;
+      await ready.catch(() => undefined);
+      await client?.end().catch(() => undefined);
+    },
+  };
+}

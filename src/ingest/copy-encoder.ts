@@ -1,0 +1,74 @@
+/**
+ * PostgreSQL's binary COPY format for `datapoints`, encoded into one buffer per batch with no
+ * per-row allocation: (public_id uuid, event_public_id uuid, experiment_public_id uuid,
+ * value float8, timestamp timestamptz).
+ * @see https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
+ */
+import type { Uuid7Generator } from './uuid7.js';
+
+export const COPY_DATAPOINTS_SQL =
+  'COPY datapoints (public_id, event_public_id, experiment_public_id, value, "timestamp") FROM STDIN (FORMAT binary)';
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const HEADER_BYTES = SIGNATURE.length + 4 + 4;
+const TRAILER_BYTES = 2;
+const FIELDS = 5;
+/** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
+const PG_EPOCH_MS = 946_684_800_000;
+const TWO_32 = 2 ** 32;
+
+/** Bytes of one row: field count, then each field's length and bytes. */
+export function rowBytes(withExperiment: boolean): number {
+  return 2 + (4 + 16) + (4 + 16) + (withExperiment ? 4 + 16 : 4) + (4 + 8) + (4 + 8);
+}
+
+/** Rows to encode: parallel arrays, as the ingest messages keep them. */
+export interface RowSource {
+  readonly count: number;
+  /** 16-byte event ids, one per row. */
+  readonly events: readonly Buffer[];
+  readonly values: Float64Array;
+  /** Epoch milliseconds (may have a fraction). */
+  readonly ts: Float64Array;
+}
+
+/** Encodes whole sources into one COPY payload (header, rows, trailer). */
+export function encodeCopy(sources: readonly RowSource[], experiment: Buffer | null, ids: Uuid7Generator): Buffer {
+  let rows = 0;
+  for (const s of sources) rows += s.count;
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + rows * rowBytes(experiment !== null) + TRAILER_BYTES);
+  SIGNATURE.copy(buf, 0);
+  buf.writeInt32BE(0, SIGNATURE.length); // flags
+  buf.writeInt32BE(0, SIGNATURE.length + 4); // header extension length
+  let o = HEADER_BYTES;
+  for (const s of sources) {
+    const { events, values, ts } = s;
+    for (let i = 0; i < s.count; i++) {
+      buf.writeInt16BE(FIELDS, o);
+      buf.writeInt32BE(16, o + 2);
+      ids.write(buf, o + 6);
+      buf.writeInt32BE(16, o + 22);
+      (events[i] as Buffer).copy(buf, o + 26);
+      o += 42;
+      if (experiment === null) {
+        buf.writeInt32BE(-1, o);
+        o += 4;
+      } else {
+        buf.writeInt32BE(16, o);
+        experiment.copy(buf, o + 4);
+        o += 20;
+      }
+      buf.writeInt32BE(8, o);
+      buf.writeDoubleBE(values[i] as number, o + 4);
+      // int64 microseconds since 2000-01-01, written as two 32-bit halves (no BigInt).
+      const us = Math.round(((ts[i] as number) - PG_EPOCH_MS) * 1000);
+      const high = Math.floor(us / TWO_32);
+      buf.writeInt32BE(8, o + 12);
+      buf.writeInt32BE(high, o + 16);
+      buf.writeUInt32BE(us - high * TWO_32, o + 20);
+      o += 24;
+    }
+  }
+  buf.writeInt16BE(-1, o);
+  return buf;
+}

@@ -1,0 +1,107 @@
+/**
+ * The `ingest` op: validate (all or nothing), queue (or `503 busy`), and answer once committed,
+ * in order per connection.
+ * @see PROTOCOL.md §6
+ */
+import type { Principal } from '../auth/principal.js';
+import { HubError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { ConnectionState, OpDef } from '../protocol/ops.js';
+import type { Catalog } from './catalog.js';
+import type { CopyWriter } from './copy-writer.js';
+import type { IngestAck, IngestQueue, PendingIngest } from './queue.js';
+import { keyOf } from './sequences.js';
+import { validateIngest } from './validate.js';
+
+/** The connection-state key of a connection's last ingest reply (see `ordered`). */
+const TAIL = 'ingest.tail';
+
+export class IngestService {
+  private accepting = true;
+
+  constructor(
+    private readonly queue: IngestQueue,
+    private readonly writer: CopyWriter,
+    private readonly catalog: Catalog,
+    private readonly metrics: Metrics,
+    private readonly maxBatchPoints: number,
+  ) {}
+
+  /** Refuses new ingest (`busy`) from now on: shutdown has begun. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /**
+   * Validates and queues one message. Throws at once when it is invalid or the queue is full;
+   * otherwise returns the promise of its ack, settled once committed (or refused by the database).
+   */
+  async submit(data: Readonly<Record<string, unknown>>, principal: Principal): Promise<{ committed: Promise<IngestAck> }> {
+    if (!this.accepting) throw new HubError('busy', 'The hub is shutting down; send it again to another hub or later', { retryAfterMs: 1000 });
+    let result = validateIngest(data, principal, this.catalog, this.maxBatchPoints, Date.now(), false);
+    if (result.kind === 'unknown') {
+      // An event or channel we do not know may be younger than our catalog: look once more.
+      await Promise.all([this.catalog.reload('events'), this.catalog.reload('channel_mappings')]);
+      result = validateIngest(data, principal, this.catalog, this.maxBatchPoints, Date.now(), true);
+    }
+    if (result.kind === 'error') {
+      this.metrics.ingestMessages.inc({ outcome: result.error.code });
+      throw result.error;
+    }
+    if (result.kind !== 'ok') throw new HubError('internal');
+    const { points } = result;
+    const apiToken = principal.kind === 'api_token' ? principal.tokenId : null;
+    const user = principal.user.public_id;
+    let pending: PendingIngest | undefined;
+    const committed = new Promise<IngestAck>((resolve, reject) => {
+      pending = {
+        points,
+        owner: { key: keyOf(apiToken, user), apiTokenPublicId: apiToken, userPublicId: apiToken === null ? user : null },
+        pluginInstancePublicId: principal.pluginInstancePublicId,
+        resolve,
+        reject,
+      };
+    });
+    if (!this.queue.offer(pending as PendingIngest)) {
+      this.metrics.ingestMessages.inc({ outcome: 'busy' });
+      throw new HubError('busy', 'The ingest queue is full; nothing was stored', { retryAfterMs: this.retryAfterMs(points.count) });
+    }
+    return { committed };
+  }
+
+  /** A fair guess of when the queue will have room: its depth at the recent commit rate. */
+  private retryAfterMs(count: number): number {
+    if (this.writer.unavailableSince !== undefined) return 1000;
+    const excess = this.queue.depth + count - this.queue.capacity;
+    return Math.round(Math.min(5000, Math.max(50, excess / Math.max(this.writer.rowsPerMs, 1))));
+  }
+
+  /**
+   * The `ingest` op. Acks keep the order in which each connection's messages were queued;
+   * refusals that store nothing (invalid, too large, busy) are answered at once.
+   */
+  op(allow: (p: Principal) => boolean): OpDef {
+    return {
+      name: 'ingest',
+      allow,
+      handle: async (data, ctx) => {
+        const { committed } = await this.submit(data, ctx.principal);
+        return ordered(ctx.connection, committed);
+      },
+    };
+  }
+}
+
+/**
+ * Settles `result` only after the connection's previously queued ingest has settled, so acks
+ * reach a device in the order its messages were queued, whatever order they finish in.
+ */
+function ordered<T>(connection: ConnectionState, result: Promise<T>): Promise<T> {
+  const previous = (connection.get(TAIL) as Promise<unknown> | undefined) ?? Promise.resolve();
+  const mine = previous.then(() => result);
+  connection.set(
+    TAIL,
+    mine.catch(() => undefined),
+  );
+  return mine;
+}
