@@ -99,7 +99,8 @@ export class HubClient {
     return new Promise((resolve, reject) => {
       socket.onerror = () => reject(new Error(`could not open ${url}`));
       socket.onopen = () => {
-        socket.onerror = null;
+        // After open, an error is always followed by close, which settles everything pending.
+        socket.onerror = () => undefined;
         resolve(new HubClient(socket, options.encoding ?? 'json', options.timeoutMs ?? 30_000));
       };
     });

@@ -4,6 +4,7 @@
  * @see PROTOCOL.md §6
  */
 import type { Principal } from '../auth/principal.js';
+import { mapDbError } from '../db/db-errors.js';
 import { HubError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionState, OpDef } from '../protocol/ops.js';
@@ -41,7 +42,11 @@ export class IngestService {
     let result = validateIngest(data, principal, this.catalog, this.maxBatchPoints, Date.now(), false);
     if (result.kind === 'unknown') {
       // An event or channel we do not know may be younger than our catalog: look once more.
-      await Promise.all([this.catalog.reload('events'), this.catalog.reload('channel_mappings')]);
+      try {
+        await Promise.all([this.catalog.reload('events'), this.catalog.reload('channel_mappings')]);
+      } catch (err) {
+        throw mapDbError(err, 'Event');
+      }
       result = validateIngest(data, principal, this.catalog, this.maxBatchPoints, Date.now(), true);
     }
     if (result.kind === 'error') {
