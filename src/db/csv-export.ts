@@ -5,7 +5,7 @@
  */
 import { Transform, type Readable } from 'node:stream';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Pool } from './pool.js';
+import { checkout, type Pool } from './pool.js';
 import { isUuid } from './repository.js';
 
 export const CSV_COLUMNS = ['timestamp', 'event_name', 'event_public_id', 'value', 'unit', 'datapoint_public_id'] as const;
@@ -24,21 +24,21 @@ export async function exportExperimentCsv(pool: Pool, experimentPublicId: string
        WHERE d.experiment_public_id = '${experimentPublicId.toLowerCase()}'
        ORDER BY d."timestamp", d.id
     ) TO STDOUT WITH (FORMAT csv, HEADER true)`;
-  const client = await pool.connect();
+  const { client, release } = await checkout(pool);
   const source = client.query(copyTo(sql));
   let released = false;
-  const release = (err?: Error): void => {
+  const done = (err?: Error): void => {
     if (released) return;
     released = true;
-    client.release(err);
+    release(err);
   };
-  source.on('end', () => release());
-  source.on('error', (err: Error) => release(err));
+  source.on('end', () => done());
+  source.on('error', (err: Error) => done(err));
   const crlf = crlfRecords();
   source.on('error', (err: Error) => crlf.destroy(err));
   crlf.on('close', () => {
     // The consumer went away early: end the COPY by dropping the connection.
-    if (!released) release(new Error('export aborted'));
+    if (!released) done(new Error('export aborted'));
   });
   return source.pipe(crlf);
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import type pg from 'pg';
+import { checkout } from './pool.js';
 
 /** The migrations folder, found from both `src/db/` (tsx) and `dist/db/` (build). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -15,7 +16,7 @@ const MIGRATION_LOCK = 0x6875_6201;
  * together against one database, so each migration runs once.
  */
 export async function runMigrations(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
+  const { client, release } = await checkout(pool);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
@@ -24,6 +25,6 @@ export async function runMigrations(pool: pg.Pool): Promise<void> {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
     }
   } finally {
-    client.release();
+    release();
   }
 }

@@ -39,3 +39,28 @@ export function withDatabase(url: string, database: string): string {
   u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();
 }
+
+/**
+ * Checks a client out of `pool` for the caller's use. pg-pool stops listening for a client's
+ * errors while it is checked out, and a connection that dies between two queries then throws
+ * an uncaught 'error'; this keeps a listener on it until release, and a client that saw an
+ * error is destroyed rather than returned to the pool.
+ */
+export async function checkout(pool: pg.Pool): Promise<{ client: pg.PoolClient; release(err?: Error): void }> {
+  const client = await pool.connect();
+  let failed: Error | undefined;
+  const onError = (err: Error): void => {
+    failed ??= err;
+  };
+  client.on('error', onError);
+  let released = false;
+  return {
+    client,
+    release: (err) => {
+      if (released) return;
+      released = true;
+      client.removeListener('error', onError);
+      client.release(err ?? failed);
+    },
+  };
+}

@@ -17,6 +17,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Logger } from 'pino';
 import { findPgError, isConnectionError, mapDbError } from '../db/db-errors.js';
+import { checkout } from '../db/pool.js';
 import { HubError, invalid } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Catalog, EventRef } from './catalog.js';
@@ -190,7 +191,7 @@ export class CopyWriter {
   /** One transaction: COPY the new rows, write the seq marks, COMMIT; then acknowledge. */
   private async write(batch: PendingIngest[]): Promise<void> {
     const started = performance.now();
-    const client = await this.pool.connect();
+    const { client, release } = await checkout(this.pool);
     let broken: Error | undefined;
     try {
       await this.sequences.ensure(client, owners(batch).values());
@@ -248,7 +249,7 @@ export class CopyWriter {
       throw err;
     } finally {
       // A connection that failed mid-COPY is discarded rather than reused.
-      client.release(broken);
+      release(broken);
     }
   }
 }
