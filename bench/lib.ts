@@ -1,6 +1,6 @@
 /** What the benchmarks share: flags, a hub process to measure, latency statistics, output. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,15 +37,19 @@ export const BENCH_ADMIN_PASSWORD = 'bench-admin-password';
  * Starts a hub process: on DATABASE_URL when set, else on its own embedded PostgreSQL in a
  * temporary directory. `env` adds hub variables.
  */
-export async function startBenchHub(env: Record<string, string> = {}): Promise<BenchHub> {
+export async function startBenchHub(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchHub> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'hub-bench-'));
-  const { chmod } = await import('node:fs/promises');
   await chmod(dataDir, 0o711);
+  // On a server given by DATABASE_URL, the bench works in a database of its own, dropped after.
+  let benchDatabase: { url: string; drop(): Promise<void> } | undefined;
+  const serverUrl = process.env.DATABASE_URL ?? '';
+  if (serverUrl !== '') benchDatabase = await createBenchDatabase(serverUrl);
   const entry = process.env.BENCH_ENTRY === 'src' ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')] : [path.join(ROOT, 'dist/main.js')];
-  const child = spawn(process.execPath, entry, {
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {
       ...process.env,
+      DATABASE_URL: benchDatabase?.url ?? '',
       HUB_PORT: '0',
       HUB_DATA_DIR: dataDir,
       HUB_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
@@ -64,7 +68,7 @@ export async function startBenchHub(env: Record<string, string> = {}): Promise<B
     });
     child.once('exit', (code) => reject(new Error(`hub exited with ${code}:\n${out}`)));
   });
-  let databaseUrl = process.env.DATABASE_URL ?? '';
+  let databaseUrl = benchDatabase?.url ?? '';
   if (databaseUrl === '') {
     const password = (await readFile(path.join(dataDir, 'secrets/pg-password'), 'utf8')).trim();
     databaseUrl = `postgres://postgres:${encodeURIComponent(password)}@localhost/postgres?host=${encodeURIComponent(path.join(dataDir, 'run'))}&port=5432`;
@@ -79,7 +83,30 @@ export async function startBenchHub(env: Record<string, string> = {}): Promise<B
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
+      await benchDatabase?.drop();
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh database on the server of `url`. */
+async function createBenchDatabase(url: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const pg = (await import('pg')).default;
+  const name = `hub_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
     },
   };
 }

@@ -14,7 +14,7 @@ import type { ResourceName } from './db/entities.js';
 import { listen } from './db/notify.js';
 import { createPool } from './db/pool.js';
 import { Catalog } from './ingest/catalog.js';
-import { CopyWriter } from './ingest/copy-writer.js';
+import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { IngestQueue } from './ingest/queue.js';
 import { SequenceStore } from './ingest/sequences.js';
@@ -84,7 +84,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     await catalog.load();
     const listener = listen(database.url, 'hub_catalog', (part) => void reloadCatalog(catalog, part, log), () => void catalog.load(), log);
     started.push(() => listener.close());
-    const copyPool = createPool(database.url, { max: 1, applicationName: 'telemetry-hub-copy' });
+    // The writer's transactions, plus one for reading seq marks.
+    const copyPool = createPool(database.url, { max: DEFAULT_WRITER_OPTIONS.connections + 1, applicationName: 'telemetry-hub-copy' });
     copyPool.on('error', (err) => log.warn({ err }, 'idle COPY connection lost'));
     started.push(() => copyPool.end());
     const queue = new IngestQueue(config.queueCapacity);

@@ -1,17 +1,23 @@
 /**
  * The COPY writer: takes batches of many messages from the bounded queue and writes each in one
- * transaction (binary COPY of the rows, then the `seq` marks), on a connection of its own.
- * Messages are acknowledged only after COMMIT returns.
+ * transaction (binary COPY of the rows, then the `seq` marks). Messages are acknowledged only
+ * after COMMIT returns.
  *
- * Failures never lose an acknowledged point and never acknowledge a lost one:
- * - the database unavailable: the batch goes back to the front of the queue, the writer retries
- *   with backoff (the queue fills, devices get `busy`), and the marks of the batch's owners are
- *   read again (a COMMIT cut off mid-way may have happened);
- * - a constraint (an event deleted since validation, say): the catalog is reloaded, the batch's
- *   messages are checked again and those now invalid refused; what still fails is halved until
- *   the one bad message is found and refused alone.
+ * Batches run on `connections` connections at once (p-queue), so PostgreSQL parses one batch
+ * while another commits, but they COMMIT strictly in queue order: each transaction waits for the
+ * previous batch's outcome before its COMMIT, and rolls back if that one failed. So acks keep
+ * queue order, and `seq` decisions made ahead of a commit are never wrong for long.
+ *
+ * Failures never lose an acknowledged point and never acknowledge a lost one. On any failure the
+ * pipeline drains and the failed batches are dealt with in order:
+ * - the database unavailable: they go back to the front of the queue and the writer retries with
+ *   backoff (the queue fills, devices get `busy`); the marks of their owners are read again (a
+ *   COMMIT cut off mid-way may have happened);
+ * - a batch refused for its content (an event deleted since validation, say): the catalog is
+ *   reloaded, the messages now invalid are refused, and what still fails is halved until the one
+ *   bad message is refused alone;
+ * - batches rolled back only because an earlier one failed are simply written again.
  */
-import { once } from 'node:events';
 import PQueue from 'p-queue';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -39,19 +45,42 @@ export interface CopyWriterOptions {
   readonly maxBatchRows: number;
   /** How long a small batch waits for more messages. */
   readonly lingerMs: number;
+  /** Transactions in flight at once (their COMMITs stay in order). */
+  readonly connections: number;
 }
 
-export const DEFAULT_WRITER_OPTIONS: CopyWriterOptions = { maxBatchRows: 50_000, lingerMs: 1 };
+export const DEFAULT_WRITER_OPTIONS: CopyWriterOptions = { maxBatchRows: 50_000, lingerMs: 1, connections: 2 };
 
 const MAX_BACKOFF_MS = 5_000;
 
+/** What a batch will write: its new messages, its duplicates, and the seq marks it sets. */
+interface Plan {
+  readonly fresh: PendingIngest[];
+  readonly duplicates: PendingIngest[];
+  readonly marks: Map<string, { owner: SeqOwner; seq: number }>;
+}
+
+interface Failure {
+  readonly index: number;
+  readonly batch: PendingIngest[];
+  readonly error: unknown;
+}
+
+/** Thrown into a transaction whose predecessor failed: it must not commit. */
+class PredecessorFailed extends Error {}
+
 export class CopyWriter {
   private readonly ids = new Uuid7Generator();
-  /** Runs the batches, one at a time: commit order is queue order, which keeps `seq` exact. */
-  private readonly runner = new PQueue({ concurrency: 1 });
+  private readonly runner: PQueue;
   private running = false;
   private loop: Promise<void> | undefined;
   private backoffMs = 0;
+  private batches = 0;
+  /** The outcome of the last batch handed to the runner (true: committed). */
+  private lastCommit: Promise<boolean> = Promise.resolve(true);
+  /** Seq marks given to batches not yet known to be committed, by owner key. */
+  private readonly tentative = new Map<string, number>();
+  private failures: Failure[] = [];
   /** Set while the database is unreachable; cleared by the next commit. */
   unavailableSince: number | undefined;
   /** Committed rows per millisecond, smoothed: the basis of `retry_after_ms`. */
@@ -66,7 +95,9 @@ export class CopyWriter {
     private readonly log: Logger,
     private readonly onCommitted: (messages: readonly CommittedPoints[]) => void,
     private readonly options: CopyWriterOptions = DEFAULT_WRITER_OPTIONS,
-  ) {}
+  ) {
+    this.runner = new PQueue({ concurrency: options.connections });
+  }
 
   start(): void {
     this.running = true;
@@ -81,6 +112,7 @@ export class CopyWriter {
     this.running = false;
     this.queue.wake();
     await this.loop;
+    await this.runner.onIdle();
     return drained;
   }
 
@@ -90,35 +122,173 @@ export class CopyWriter {
       if (!this.running) break;
       // A small batch waits a moment for company; a busy queue is written at once.
       if (this.options.lingerMs > 0 && this.queue.waiting < this.options.maxBatchRows) await sleep(this.options.lingerMs);
+      // Take a batch only when a connection is free, so it holds everything waiting by then.
+      while (this.runner.pending + this.runner.size >= this.options.connections) await nextSettled(this.runner);
+      if (this.failures.length > 0) {
+        await this.runner.onIdle();
+        await this.recover();
+        if (this.backoffMs > 0) await sleep(this.backoffMs);
+        continue;
+      }
       const batch = this.queue.take(this.options.maxBatchRows);
       if (batch.length === 0) continue;
-      await this.runner.add(() => this.writeWithRecovery(batch));
-      if (this.backoffMs > 0) await sleep(this.backoffMs);
+      try {
+        await this.sequences.ensure(this.pool, owners(batch).values());
+      } catch (err) {
+        this.failures.push({ index: ++this.batches, batch, error: err });
+        continue;
+      }
+      const plan = this.plan(batch);
+      const index = ++this.batches;
+      const previous = this.lastCommit;
+      let settle!: (committed: boolean) => void;
+      this.lastCommit = new Promise((resolve) => {
+        settle = resolve;
+      });
+      void this.runner.add(async () => {
+        try {
+          const ms = await this.transaction(plan, previous);
+          settle(true);
+          this.finish(batch, plan, ms);
+        } catch (err) {
+          settle(false);
+          this.failures.push({ index, batch, error: err });
+          // The loop may be waiting for new messages; the failed ones need it now.
+          this.queue.wake();
+        }
+      });
     }
   }
 
-  /** Writes a batch; on failure decides what to retry, refuse or put back. */
-  private async writeWithRecovery(batch: PendingIngest[]): Promise<void> {
+  /** Decides duplicates in queue order against committed and tentative marks. */
+  private plan(batch: PendingIngest[]): Plan {
+    const marks = new Map<string, { owner: SeqOwner; seq: number }>();
+    const fresh: PendingIngest[] = [];
+    const duplicates: PendingIngest[] = [];
+    for (const message of batch) {
+      const { owner } = message;
+      const seq = message.points.seq;
+      if (owner === null || seq === null) {
+        fresh.push(message);
+        continue;
+      }
+      const last = Math.max(this.sequences.last(owner.key), this.tentative.get(owner.key) ?? -1);
+      if (seq <= last) duplicates.push(message);
+      else {
+        marks.set(owner.key, { owner, seq });
+        this.tentative.set(owner.key, seq);
+        fresh.push(message);
+      }
+    }
+    return { fresh, duplicates, marks };
+  }
+
+  /**
+   * BEGIN and COPY; then wait for the previous batch's outcome and, only if it committed, write
+   * the seq marks and COMMIT. Returns the milliseconds it took.
+   */
+  private async transaction(plan: Plan, previous: Promise<boolean>): Promise<number> {
+    const started = performance.now();
+    const { client, release } = await checkout(this.pool);
+    let broken: Error | undefined;
     try {
-      await this.write(batch);
-      this.backoffMs = 0;
-      if (this.unavailableSince !== undefined) {
-        this.log.info({ downMs: Date.now() - this.unavailableSince }, 'database back; ingest resumed');
-        this.unavailableSince = undefined;
+      await client.query('BEGIN');
+      const rows = plan.fresh.reduce((n, m) => n + m.points.count, 0);
+      if (rows > 0) {
+        const experiment = this.catalog.runningExperiment();
+        const payload = encodeCopy(
+          plan.fresh.map((m) => ({ count: m.points.count, events: m.points.eventBytes, values: m.points.values, ts: m.points.ts })),
+          experiment?.bytes ?? null,
+          this.ids,
+        );
+        const stream = client.query(copyFrom(COPY_DATAPOINTS_SQL));
+        await new Promise<void>((resolve, reject) => {
+          stream.once('finish', resolve);
+          stream.once('error', reject);
+          stream.end(payload);
+        });
       }
+      if (!(await previous)) throw new PredecessorFailed('an earlier batch failed');
+      // The marks only after the previous batch committed: an earlier batch may still have to
+      // lock the same rows, and it would wait on us while we wait on it, unseen by PostgreSQL.
+      if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
+      await client.query('COMMIT');
+      return performance.now() - started;
     } catch (err) {
-      if (isConnectionError(err)) {
-        this.metrics.copyFailures.inc({ reason: 'unavailable' });
-        this.unavailableSince ??= Date.now();
-        this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), MAX_BACKOFF_MS);
-        this.log.warn({ err, retryMs: this.backoffMs, messages: batch.length }, 'database unavailable; batch kept for retry');
-        // The COMMIT may have happened before the connection died: read the marks again.
-        this.sequences.forget(owners(batch).keys());
-        this.queue.putBack(batch);
-        return;
+      if (!(err instanceof PredecessorFailed)) broken = err instanceof Error ? err : new Error(String(err));
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      // A connection that failed mid-COPY is discarded rather than reused.
+      release(broken);
+    }
+  }
+
+  /** After COMMIT: from here on every point of the batch survives a crash of the hub. */
+  private finish(batch: PendingIngest[], plan: Plan, ms: number): void {
+    this.sequences.committedMarks(plan.marks);
+    const rows = plan.fresh.reduce((n, m) => n + m.points.count, 0);
+    this.metrics.copySeconds.observe(ms / 1000);
+    this.metrics.copyBatchRows.observe(rows);
+    this.metrics.ingestRows.inc(rows);
+    if (rows > 0) this.rowsPerMs = 0.8 * this.rowsPerMs + 0.2 * (rows / Math.max(ms, 0.1));
+    this.backoffMs = 0;
+    if (this.unavailableSince !== undefined) {
+      this.log.info({ downMs: Date.now() - this.unavailableSince }, 'database back; ingest resumed');
+      this.unavailableSince = undefined;
+    }
+    this.queue.release(batch);
+    this.metrics.ingestMessages.inc({ outcome: 'committed' }, plan.fresh.length);
+    this.metrics.ingestMessages.inc({ outcome: 'duplicate' }, plan.duplicates.length);
+    for (const m of batch) m.settled = true;
+    for (const m of plan.fresh) m.resolve({ accepted: m.points.count, seq: m.points.seq });
+    for (const m of plan.duplicates) m.resolve({ accepted: 0, seq: m.points.seq, duplicate: true });
+    if (plan.fresh.length > 0) this.onCommitted(plan.fresh.map((m) => m.points));
+  }
+
+  /** Deals with the failed batches of a drained pipeline, in queue order. */
+  private async recover(): Promise<void> {
+    const failures = this.failures.sort((a, b) => a.index - b.index);
+    this.failures = [];
+    this.tentative.clear();
+    // Any of them may have committed just before its connection died: read their marks again.
+    for (const f of failures) this.sequences.forget(owners(f.batch).keys());
+    const unavailable = failures.find((f) => isConnectionError(f.error));
+    if (unavailable !== undefined) return this.unavailable(failures.flatMap((f) => f.batch), unavailable.error);
+    for (let i = 0; i < failures.length; i++) {
+      const { batch, error } = failures[i] as Failure;
+      try {
+        if (error instanceof PredecessorFailed) await this.writeAlone(batch);
+        else {
+          this.metrics.copyFailures.inc({ reason: findPgError(error)?.code.startsWith('23') === true ? 'constraint' : 'other' });
+          await this.isolate(batch, error);
+        }
+      } catch (err) {
+        if (!isConnectionError(err)) throw err;
+        return this.unavailable(failures.slice(i).flatMap((f) => f.batch), err);
       }
-      this.metrics.copyFailures.inc({ reason: findPgError(err)?.code.startsWith('23') === true ? 'constraint' : 'other' });
-      await this.isolate(batch, err);
+    }
+  }
+
+  /** The database is gone: put back what is not settled, in order, and back off. */
+  private unavailable(messages: PendingIngest[], error: unknown): void {
+    this.metrics.copyFailures.inc({ reason: 'unavailable' });
+    this.unavailableSince ??= Date.now();
+    this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), MAX_BACKOFF_MS);
+    const unsettled = messages.filter((m) => m.settled !== true);
+    this.sequences.forget(owners(unsettled).keys());
+    this.log.warn({ err: error, retryMs: this.backoffMs, messages: unsettled.length }, 'database unavailable; batches kept for retry');
+    this.queue.putBack(unsettled);
+  }
+
+  /** Writes one batch on its own (the pipeline is idle). Throws what the transaction throws. */
+  private async writeAlone(batch: PendingIngest[]): Promise<void> {
+    await this.sequences.ensure(this.pool, owners(batch).values());
+    const plan = this.plan(batch);
+    try {
+      this.finish(batch, plan, await this.transaction(plan, Promise.resolve(true)));
+    } finally {
+      this.tentative.clear();
     }
   }
 
@@ -128,42 +298,36 @@ export class CopyWriter {
    */
   private async isolate(batch: PendingIngest[], cause: unknown): Promise<void> {
     this.log.warn({ err: cause, messages: batch.length }, 'COPY batch refused; isolating the bad messages');
-    await Promise.all([this.catalog.reload('events'), this.catalog.reload('channel_mappings'), this.catalog.reload('experiments')]).catch(
-      () => undefined,
-    );
+    await Promise.all([this.catalog.reload('events'), this.catalog.reload('channel_mappings'), this.catalog.reload('experiments')]);
     const valid: PendingIngest[] = [];
     for (const message of batch) {
       const problem = this.recheck(message);
       if (problem === null) valid.push(message);
       else this.refuse(message, problem);
     }
-    await this.retryInHalves(valid, cause);
+    await this.retryInHalves(valid);
   }
 
-  private async retryInHalves(batch: PendingIngest[], cause: unknown): Promise<void> {
+  private async retryInHalves(batch: PendingIngest[]): Promise<void> {
     if (batch.length === 0) return;
     try {
-      await this.write(batch);
+      await this.writeAlone(batch);
     } catch (err) {
-      if (isConnectionError(err)) {
-        this.sequences.forget(owners(batch).keys());
-        this.queue.putBack(batch);
-        return;
-      }
+      if (isConnectionError(err)) throw err;
       if (batch.length === 1) {
         const message = batch[0] as PendingIngest;
         // A seq owner deleted meanwhile (its token or user): store the points without a mark.
         if (message.owner !== null && findPgError(err)?.constraint?.startsWith('ingest_sequences') === true) {
           message.owner = null;
-          return this.retryInHalves(batch, cause);
+          return this.retryInHalves(batch);
         }
         this.log.error({ err }, 'ingest message refused by the database');
         this.refuse(message, mapDbError(err, 'Datapoint'));
         return;
       }
       const half = Math.ceil(batch.length / 2);
-      await this.retryInHalves(batch.slice(0, half), err);
-      await this.retryInHalves(batch.slice(half), err);
+      await this.retryInHalves(batch.slice(0, half));
+      await this.retryInHalves(batch.slice(half));
     }
   }
 
@@ -183,82 +347,23 @@ export class CopyWriter {
   }
 
   private refuse(message: PendingIngest, error: HubError): void {
+    message.settled = true;
     this.queue.release([message]);
     this.metrics.ingestMessages.inc({ outcome: error.code === 'invalid' ? 'invalid' : 'failed' });
     message.reject(error);
   }
-
-  /** One transaction: COPY the new rows, write the seq marks, COMMIT; then acknowledge. */
-  private async write(batch: PendingIngest[]): Promise<void> {
-    const started = performance.now();
-    const { client, release } = await checkout(this.pool);
-    let broken: Error | undefined;
-    try {
-      await this.sequences.ensure(client, owners(batch).values());
-      // Decide duplicates in queue order against the committed marks and the batch's own.
-      const marks = new Map<string, { owner: SeqOwner; seq: number }>();
-      const fresh: PendingIngest[] = [];
-      const duplicates: PendingIngest[] = [];
-      for (const message of batch) {
-        const { owner } = message;
-        const seq = message.points.seq;
-        if (owner === null || seq === null) {
-          fresh.push(message);
-          continue;
-        }
-        const last = Math.max(this.sequences.last(owner.key), marks.get(owner.key)?.seq ?? -1);
-        if (seq <= last) duplicates.push(message);
-        else {
-          marks.set(owner.key, { owner, seq });
-          fresh.push(message);
-        }
-      }
-      const rows = fresh.reduce((n, m) => n + m.points.count, 0);
-      await client.query('BEGIN');
-      if (rows > 0) {
-        const experiment = this.catalog.runningExperiment();
-        const payload = encodeCopy(
-          fresh.map((m) => ({ count: m.points.count, events: m.points.eventBytes, values: m.points.values, ts: m.points.ts })),
-          experiment?.bytes ?? null,
-          this.ids,
-        );
-        const stream = client.query(copyFrom(COPY_DATAPOINTS_SQL));
-        const done = once(stream, 'finish');
-        stream.end(payload);
-        await done;
-      }
-      if (marks.size > 0) await this.sequences.write(client, marks);
-      await client.query('COMMIT');
-
-      // Committed: from here on every point of `fresh` survives a crash of the hub.
-      this.sequences.committedMarks(marks);
-      const ms = performance.now() - started;
-      this.metrics.copySeconds.observe(ms / 1000);
-      this.metrics.copyBatchRows.observe(rows);
-      this.metrics.ingestRows.inc(rows);
-      if (rows > 0) this.rowsPerMs = 0.8 * this.rowsPerMs + 0.2 * (rows / Math.max(ms, 0.1));
-      this.queue.release(batch);
-      this.metrics.ingestMessages.inc({ outcome: 'committed' }, fresh.length);
-      this.metrics.ingestMessages.inc({ outcome: 'duplicate' }, duplicates.length);
-      for (const m of fresh) m.resolve({ accepted: m.points.count, seq: m.points.seq });
-      for (const m of duplicates) m.resolve({ accepted: 0, seq: m.points.seq, duplicate: true });
-      if (fresh.length > 0) this.onCommitted(fresh.map((m) => m.points));
-    } catch (err) {
-      broken = err instanceof Error ? err : new Error(String(err));
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      // A connection that failed mid-COPY is discarded rather than reused.
-      release(broken);
-    }
-  }
 }
 
-/** The distinct seq owners of a batch, by key. */
+/** The distinct seq owners of some messages, by key. */
 function owners(batch: readonly PendingIngest[]): Map<string, SeqOwner> {
   const out = new Map<string, SeqOwner>();
   for (const m of batch) if (m.owner !== null && m.points.seq !== null) out.set(m.owner.key, m.owner);
   return out;
+}
+
+/** Resolves when the runner finishes its next task. */
+function nextSettled(runner: PQueue): Promise<void> {
+  return new Promise((resolve) => runner.once('next', () => resolve()));
 }
 
 function sleep(ms: number): Promise<void> {

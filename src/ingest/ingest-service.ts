@@ -67,6 +67,9 @@ export class IngestService {
         reject,
       };
     });
+    // Its reply is attached only when the connection's earlier acks are out; until then a
+    // refusal must not count as an unhandled rejection (which would end the process).
+    committed.catch(() => undefined);
     if (!this.queue.offer(pending as PendingIngest)) {
       this.metrics.ingestMessages.inc({ outcome: 'busy' });
       throw new HubError('busy', 'The ingest queue is full; nothing was stored', { retryAfterMs: this.retryAfterMs(points.count) });

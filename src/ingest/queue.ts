@@ -30,6 +30,8 @@ export interface PendingIngest {
   readonly pluginInstancePublicId: string | null;
   readonly resolve: (ack: IngestAck) => void;
   readonly reject: (error: HubError) => void;
+  /** Set once answered (committed, duplicate or refused): never written or put back again. */
+  settled?: boolean;
 }
 
 export class IngestQueue {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { HubClient } from '../../src/client/hub-client.js';
+import { streamPoints } from '../support/device-stream.js';
 import { startTestHub, type TestHub } from '../support/hub.js';
 
 type Rec = Record<string, any>;
@@ -182,6 +183,47 @@ describe('devices', () => {
   });
 });
 
+describe('many devices at once', () => {
+  it('regression: pipelined batches sharing seq owners neither deadlock nor lose or repeat a point', async () => {
+    const tokens: string[] = [];
+    for (let i = 0; i < 6; i++) tokens.push((await admin.request<Rec>('api_tokens.create', { name: `stream-${i}` })).token);
+    const clients = await Promise.all(tokens.map((t) => h.connect(t)));
+    const before = await count(temp);
+    const results = await Promise.all(
+      clients.map((c, i) => streamPoints(c, { event: temp, base: 1e9 + i * 1e7, pointsPerMessage: 50, window: 4, durationMs: 2500, withSeq: true })),
+    );
+    const acked = results.reduce((n, r) => n + r.acked.length, 0);
+    expect(results.flatMap((r) => r.errors)).toEqual([]);
+    expect(acked).toBeGreaterThan(1000);
+    expect(await count(temp)).toBe(before + acked);
+    for (const c of clients) await c.close();
+  }, 30_000);
+
+  it('regression: a small batch overtaking a large one of the same seq owner does not deadlock', async () => {
+    // Batch k (10 000 points) is still in COPY when batch k+1 (1 point, same token) has finished
+    // its own; k+1 must not lock the owner's seq row before k has committed.
+    const big = await startTestHub({ HUB_MAX_BATCH_POINTS: '10000' });
+    try {
+      const c = await big.connect(big.adminToken);
+      const ev = (await c.request<Rec>('events.create', { name: 'overtake' })).public_id;
+      const token = (await c.request<Rec>('api_tokens.create', { name: 'overtake' })).token as string;
+      const device = await big.connect(token);
+      for (let round = 0; round < 3; round++) {
+        const points = Array.from({ length: 10_000 }, (_, i) => ({ event: ev, value: i }));
+        const large = device.request<Rec>('ingest', { seq: round * 2 + 1, points }, 15_000);
+        await new Promise((r) => setTimeout(r, 15));
+        const small = device.request<Rec>('ingest', { seq: round * 2 + 2, points: [{ event: ev, value: -1 }] }, 15_000);
+        expect(await large).toMatchObject({ accepted: 10_000 });
+        expect(await small).toMatchObject({ accepted: 1 });
+      }
+      await device.close();
+      await c.close();
+    } finally {
+      await big.stop();
+    }
+  }, 60_000);
+});
+
 describe('under pressure', () => {
   it('answers busy with retry_after_ms when the queue is full, storing nothing of those; then recovers', async () => {
     const locker = new pg.Client({ connectionString: h.database.url });
@@ -214,14 +256,14 @@ describe('under pressure', () => {
     const locker = new pg.Client({ connectionString: h.database.url });
     await locker.connect();
     await locker.query('BEGIN');
-    await locker.query('LOCK TABLE ingest_sequences IN SHARE MODE'); // the first batch waits inside its transaction
+    await locker.query('LOCK TABLE datapoints IN SHARE MODE'); // every COPY waits
     const first = admin.request<Rec>('ingest', { seq: 90_000, points: [{ event: temp, value: 1 }] });
-    await new Promise((r) => setTimeout(r, 200));
     const second = admin.request<Rec>('ingest', { seq: 90_001, points: [{ event: doomed, value: 2 }] });
     const third = admin.request<Rec>('ingest', { seq: 90_002, points: [{ event: temp, value: 3 }] });
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 300));
     try {
-      await h.database.pool.query('DELETE FROM events WHERE public_id = $1', [doomed]);
+      // Validated and queued while the event existed; deleted before any of it is written.
+      await locker.query('DELETE FROM events WHERE public_id = $1', [doomed]);
     } finally {
       await locker.query('COMMIT');
       await locker.end();
@@ -229,5 +271,7 @@ describe('under pressure', () => {
     await expect(first).resolves.toMatchObject({ accepted: 1 });
     await expect(second).rejects.toMatchObject({ code: 'invalid' });
     await expect(third).resolves.toMatchObject({ accepted: 1 });
+    // The refused message's seq was not taken: it can be sent again (here to a live event).
+    expect(await admin.request('ingest', { seq: 90_003, points: [{ event: temp, value: 4 }] })).toMatchObject({ accepted: 1 });
   });
 });
