@@ -157,6 +157,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
 
 /** How long shutdown waits for the ingest queue to be written. */
 const DRAIN_TIMEOUT_MS = 30_000;
+/** After this, the process exits whatever is still running. */
+const SHUTDOWN_DEADLINE_MS = 60_000;
 
 /** The catalog parts that follow each resource's writes. */
 function catalogChanged(catalog: Catalog, resource: ResourceName): Promise<void> {
@@ -195,9 +197,18 @@ async function run(): Promise<void> {
   let hub: Hub | undefined;
   let stopRequested = false;
   const stop = async (signal: string): Promise<void> => {
-    if (stopRequested) return;
+    if (stopRequested) {
+      // A second signal: the operator does not want to wait.
+      log.warn({ signal }, 'second signal; exiting now');
+      process.exit(1);
+    }
     stopRequested = true;
     log.info({ signal }, 'shutting down');
+    // Shutdown is bounded: drain (30 s) and sockets (10 s), then the database; never a hang.
+    setTimeout(() => {
+      log.error('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     await hub?.stop();
     log.info('stopped');
     process.exit(0);

@@ -111,8 +111,9 @@ export class CopyWriter {
     const drained = this.queue.depth === 0;
     this.running = false;
     this.queue.wake();
-    await this.loop;
-    await this.runner.onIdle();
+    // A transaction stuck on a dead connection must not hold shutdown forever.
+    const grace = sleep(Math.max(0, deadline - Date.now()) + 1000);
+    await Promise.race([Promise.all([this.loop, this.runner.onIdle()]), grace]);
     return drained;
   }
 

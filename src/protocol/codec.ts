@@ -21,8 +21,11 @@ export function decodeFrame(frame: ArrayBuffer | Uint8Array, binary: boolean): D
   if (binary) {
     try {
       // unpackMultiple would accept trailing garbage silently; a frame is exactly one value.
+      if (bytes.length === 0) return { ok: false, reason: 'The frame is empty' };
       const values = unpackr.unpackMultiple(bytes);
       if (values === undefined || values.length !== 1) return { ok: false, reason: 'The frame is not one MessagePack value' };
+      // msgpackr turns the never-used byte 0xc1 into a marker object instead of failing.
+      if (containsNeverUsed(values[0])) return { ok: false, reason: 'The frame is not valid MessagePack' };
       return { ok: true, value: values[0] };
     } catch {
       return { ok: false, reason: 'The frame is not valid MessagePack' };
@@ -39,6 +42,13 @@ export function decodeFrame(frame: ArrayBuffer | Uint8Array, binary: boolean): D
   } catch {
     return { ok: false, reason: 'The frame is not valid JSON' };
   }
+}
+
+function containsNeverUsed(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (value.constructor?.name === 'C1Type') return true;
+  // Only the envelope's top level matters for a verdict; nested 0xc1 fails validation later.
+  return false;
 }
 
 /** Encodes one message for a frame of the given encoding (JSON text or MessagePack bytes). */

@@ -193,6 +193,21 @@ describe('field validation', () => {
     await stillUsable();
   });
 
+  it('takes invalid UTF-8 in a MessagePack string as U+FFFD, never a 500 or a crash', async () => {
+    ws = await rawSocket(h.wsUrl, h.adminToken);
+    // {"id":1,"op":"events.create","data":{"name": <str8 "a\xff\xfe">}}
+    const frame = Buffer.concat([
+      Buffer.from([0x83, 0xa2, 0x69, 0x64, 0x01, 0xa2, 0x6f, 0x70]),
+      Buffer.from([0xad, ...Buffer.from('events.create')]),
+      Buffer.from([0xa4, ...Buffer.from('data'), 0x81, 0xa4, ...Buffer.from('name'), 0xa3, 0x61, 0xff, 0xfe]),
+    ]);
+    const reply = await askBinary(frame);
+    expect(reply.id).toBe(1);
+    if (reply.ok) expect(reply.data.name).toMatch(/^a\uFFFD+$/);
+    else expect(reply.error.status).toBe(422);
+    await stillUsable();
+  });
+
   it('stores SQL fragments verbatim and harmlessly', async () => {
     ws = await rawSocket(h.wsUrl, h.adminToken);
     const name = "Robert'); DROP TABLE events;--";
