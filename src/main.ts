@@ -18,8 +18,9 @@ import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { IngestQueue } from './ingest/queue.js';
 import { SequenceStore } from './ingest/sequences.js';
+import { LiveService } from './live/live-service.js';
 import { buildOpRegistry } from './domain/all-ops.js';
-import { DEVICE, OPERATOR, either } from './domain/access.js';
+import { ANYONE, DEVICE, OPERATOR, PERSON, either } from './domain/access.js';
 import { FileStore } from './domain/file-store.js';
 import { FileService } from './domain/files.js';
 import { PluginPresence } from './domain/plugin-presence.js';
@@ -90,7 +91,16 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     started.push(() => copyPool.end());
     const queue = new IngestQueue(config.queueCapacity);
     metrics.queueStats = () => ({ depth: queue.depth, capacity: queue.capacity });
-    const writer = new CopyWriter(copyPool, queue, new SequenceStore(), catalog, metrics, log.child({ module: 'copy' }), () => undefined);
+    // Live fan-out and history, on a pool of their own (a replay holds a connection while it streams).
+    const livePool = createPool(database.url, { max: 4, applicationName: 'telemetry-hub-live' });
+    livePool.on('error', (err) => log.warn({ err }, 'idle live connection lost'));
+    started.push(() => livePool.end());
+    const live = new LiveService(livePool, catalog, config.subscriberBufferBytes, log.child({ module: 'live' }));
+    await live.reloadLatest();
+    metrics.liveStats = () => ({ ...live.fanout.stats, subscriptions: live.fanout.subscriptions });
+    const writer = new CopyWriter(copyPool, queue, new SequenceStore(), catalog, metrics, log.child({ module: 'copy' }), (points, epoch) =>
+      live.committed(points, epoch),
+    );
     writer.start();
     started.push(async () => void (await writer.drain(0)));
     const ingest = new IngestService(queue, writer, catalog, metrics, config.maxBatchPoints);
@@ -104,8 +114,13 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       authenticator,
       log,
       removeFile: (file) => fileStore.remove(file),
-      changed: (resource) => catalogChanged(catalog, resource),
-    }).register(ingest.op(either(OPERATOR, DEVICE)));
+      changed: async (resource) => {
+        await catalogChanged(catalog, resource);
+        if (resource === 'datapoints' || resource === 'events') await live.reloadLatest();
+      },
+    })
+      .register(ingest.op(either(OPERATOR, DEVICE)))
+      .registerAll(live.ops(PERSON, ANYONE));
     const presence = new PluginPresence(database.db, log);
 
     const server = await startServer({
@@ -125,7 +140,9 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       onSocketOpen: ({ principal }) => {
         if (principal.pluginInstancePublicId !== null) presence.connected(principal.pluginInstancePublicId);
       },
-      onSocketClose: ({ principal }) => {
+      onSocketDrain: ({ connection }) => live.drained(connection),
+      onSocketClose: ({ principal, connection }) => {
+        live.closed(connection);
         if (principal.pluginInstancePublicId !== null) presence.disconnected(principal.pluginInstancePublicId);
       },
     });

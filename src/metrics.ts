@@ -97,6 +97,41 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads the live fan-out's counts when metrics are scraped (set once it exists). */
+  liveStats: (() => { pushes: number; conflatedPushes: number; conflatedPoints: number; subscriptions: number }) | undefined;
+
+  readonly livePushes = new Gauge({
+    name: 'hub_live_pushes',
+    help: 'readings pushes sent since start (a counter)',
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.liveStats?.();
+      if (stats === undefined) return;
+      this.livePushes.set(stats.pushes);
+      this.liveConflatedPushes.set(stats.conflatedPushes);
+      this.liveConflatedPoints.set(stats.conflatedPoints);
+      this.liveSubscriptions.set(stats.subscriptions);
+    },
+  });
+
+  readonly liveConflatedPushes = new Gauge({
+    name: 'hub_live_conflated_pushes',
+    help: 'Conflated readings pushes sent since start (a counter)',
+    registers: [this.registry],
+  });
+
+  readonly liveConflatedPoints = new Gauge({
+    name: 'hub_live_conflated_points',
+    help: 'Points not pushed to slow or rate-limited subscribers, replaced by a later one (a counter)',
+    registers: [this.registry],
+  });
+
+  readonly liveSubscriptions = new Gauge({
+    name: 'hub_live_subscriptions',
+    help: 'Subscriptions (socket × event) open now',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hub_' });
   }

@@ -308,3 +308,13 @@ export const ingestSequences = pgTable(
     ),
   ],
 );
+
+/**
+ * One row counting committed ingest batches, incremented inside each batch's transaction (after
+ * its predecessor committed). A live replay reads it in the snapshot of its query, so it knows
+ * exactly which commits it saw: the gapless, duplicate-free resume of PROTOCOL.md §7.
+ */
+export const ingestEpoch = pgTable('ingest_epoch', {
+  ...base(),
+  epoch: bigint('epoch', { mode: 'number' }).notNull().default(0),
+});

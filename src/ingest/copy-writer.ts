@@ -93,7 +93,8 @@ export class CopyWriter {
     private readonly catalog: Catalog,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-    private readonly onCommitted: (messages: readonly CommittedPoints[]) => void,
+    /** Committed points, with the epoch of their commit (see ingest_epoch). */
+    private readonly onCommitted: (messages: readonly CommittedPoints[], epoch: number) => void,
     private readonly options: CopyWriterOptions = DEFAULT_WRITER_OPTIONS,
   ) {
     this.runner = new PQueue({ concurrency: options.connections });
@@ -148,9 +149,9 @@ export class CopyWriter {
       });
       void this.runner.add(async () => {
         try {
-          const ms = await this.transaction(plan, previous);
+          const { ms, epoch } = await this.transaction(plan, previous);
           settle(true);
-          this.finish(batch, plan, ms);
+          this.finish(batch, plan, ms, epoch);
         } catch (err) {
           settle(false);
           this.failures.push({ index, batch, error: err });
@@ -186,9 +187,10 @@ export class CopyWriter {
 
   /**
    * BEGIN and COPY; then wait for the previous batch's outcome and, only if it committed, write
-   * the seq marks and COMMIT. Returns the milliseconds it took.
+   * the seq marks, count the commit epoch and COMMIT. Returns the milliseconds it took and the
+   * batch's epoch.
    */
-  private async transaction(plan: Plan, previous: Promise<boolean>): Promise<number> {
+  private async transaction(plan: Plan, previous: Promise<boolean>): Promise<{ ms: number; epoch: number }> {
     const started = performance.now();
     const { client, release } = await checkout(this.pool);
     let broken: Error | undefined;
@@ -213,8 +215,9 @@ export class CopyWriter {
       // The marks only after the previous batch committed: an earlier batch may still have to
       // lock the same rows, and it would wait on us while we wait on it, unseen by PostgreSQL.
       if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
+      const counted = await client.query<{ epoch: string }>('UPDATE ingest_epoch SET epoch = epoch + 1 RETURNING epoch');
       await client.query('COMMIT');
-      return performance.now() - started;
+      return { ms: performance.now() - started, epoch: Number(counted.rows[0]?.epoch ?? 0) };
     } catch (err) {
       if (!(err instanceof PredecessorFailed)) broken = err instanceof Error ? err : new Error(String(err));
       await client.query('ROLLBACK').catch(() => undefined);
@@ -226,7 +229,7 @@ export class CopyWriter {
   }
 
   /** After COMMIT: from here on every point of the batch survives a crash of the hub. */
-  private finish(batch: PendingIngest[], plan: Plan, ms: number): void {
+  private finish(batch: PendingIngest[], plan: Plan, ms: number, epoch: number): void {
     this.sequences.committedMarks(plan.marks);
     const rows = plan.fresh.reduce((n, m) => n + m.points.count, 0);
     this.metrics.copySeconds.observe(ms / 1000);
@@ -244,7 +247,7 @@ export class CopyWriter {
     for (const m of batch) m.settled = true;
     for (const m of plan.fresh) m.resolve({ accepted: m.points.count, seq: m.points.seq });
     for (const m of plan.duplicates) m.resolve({ accepted: 0, seq: m.points.seq, duplicate: true });
-    if (plan.fresh.length > 0) this.onCommitted(plan.fresh.map((m) => m.points));
+    if (plan.fresh.length > 0) this.onCommitted(plan.fresh.map((m) => m.points), epoch);
   }
 
   /** Deals with the failed batches of a drained pipeline, in queue order. */
@@ -287,7 +290,8 @@ export class CopyWriter {
     await this.sequences.ensure(this.pool, owners(batch).values());
     const plan = this.plan(batch);
     try {
-      this.finish(batch, plan, await this.transaction(plan, Promise.resolve(true)));
+      const { ms, epoch } = await this.transaction(plan, Promise.resolve(true));
+      this.finish(batch, plan, ms, epoch);
     } finally {
       this.tentative.clear();
     }

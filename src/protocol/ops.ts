@@ -18,6 +18,15 @@ export interface OpContext {
   readonly encoding: 'json' | 'msgpack';
   /** Per-connection state a handler may keep (subscriptions, ingest ordering). */
   readonly connection: ConnectionState;
+  /** Pushes to this connection, in the encoding of the request (absent without a socket). */
+  readonly transport?: PushTransport;
+}
+
+/** How a handler pushes unsolicited messages to its connection. */
+export interface PushTransport {
+  readonly encoding: 'json' | 'msgpack';
+  send(frame: string | Uint8Array): boolean;
+  bufferedAmount(): number;
 }
 
 /** Per-connection state bag, typed by the modules that use it. */

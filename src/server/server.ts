@@ -36,6 +36,7 @@ export interface ServerDeps {
   readonly files: FileService;
   readonly maxUploadBytes: number;
   readonly onSocketOpen?: (data: SocketData) => void;
+  readonly onSocketDrain?: (data: SocketData) => void;
   readonly onSocketClose?: (data: SocketData) => void;
 }
 
@@ -101,6 +102,7 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
       ops: deps.ops,
       maxFrameBytes: deps.maxFrameBytes,
       onOpen: deps.onSocketOpen,
+      onDrain: deps.onSocketDrain,
       onClose: deps.onSocketClose,
     },
     inFlight,

@@ -55,8 +55,9 @@ export interface SocketDeps {
   readonly sessions: SessionRegistry;
   readonly ops: OpRegistry;
   readonly maxFrameBytes: number;
-  /** Called when a socket opens and closes (plugin instance status, subscriptions). */
+  /** Called when a socket opens, drains and closes (plugin instance status, subscriptions). */
   readonly onOpen?: (data: SocketData) => void;
+  readonly onDrain?: (data: SocketData) => void;
   readonly onClose?: (data: SocketData) => void;
 }
 
@@ -176,8 +177,20 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       data.inFlight++;
       inFlight.inc();
       const started = performance.now();
+      const transport = {
+        encoding,
+        send: (frame: string | Uint8Array): boolean => {
+          if (!data.open) return false;
+          let status = 0;
+          ws.cork(() => {
+            status = ws.send(frame, encoding === 'msgpack');
+          });
+          return status !== 2;
+        },
+        bufferedAmount: (): number => (data.open ? ws.getBufferedAmount() : 0),
+      };
       ops
-        .dispatch(request, { principal: data.principal, log: data.log, encoding, connection: data.connection })
+        .dispatch(request, { principal: data.principal, log: data.log, encoding, connection: data.connection, transport })
         .then(
           (result) => {
             metrics.requests.inc({ op: opLabel, outcome: 'ok' });
@@ -194,6 +207,10 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
           data.inFlight--;
           inFlight.dec();
         });
+    },
+
+    drain: (ws) => {
+      deps.onDrain?.(ws.getUserData());
     },
 
     close: (ws, code) => {

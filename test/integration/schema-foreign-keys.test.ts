@@ -123,6 +123,7 @@ describe('schema', () => {
         'events',
         'experiments',
         'firmware_updates',
+        'ingest_epoch',
         'ingest_sequences',
         'log_entries',
         'plugin_instances',

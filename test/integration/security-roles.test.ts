@@ -34,6 +34,10 @@ const EXPECTED: Record<string, Role[]> = {
   'auth.me': ALL,
   'auth.logout': ALL,
   ingest: ['admin', 'operator', 'device'],
+  subscribe: ALL,
+  unsubscribe: ALL,
+  'datapoints.query': P,
+  'datapoints.latest': P,
 };
 
 function prefix(resource: string, ops: Record<string, Role[]>): Record<string, Role[]> {

@@ -1,0 +1,206 @@
+/**
+ * Live fan-out: committed points go to the subscribers of their event, batched per event over
+ * one event-loop turn (a commit's points leave together, within milliseconds), each push encoded
+ * once per encoding, not once per subscriber.
+ *
+ * A subscriber that reads slower than points arrive never grows the hub's memory without bound
+ * and never slows anyone else: past `bufferBytes` unsent bytes on its socket it gets no more
+ * pushes, only the latest point per event is kept for it, and those are sent, marked
+ * `conflated`, when its socket drains. `max_rate_hz` asks for the same on purpose.
+ * @see PROTOCOL.md §7
+ */
+import type { Encoding } from '../protocol/codec.js';
+import { encodeMessage } from '../protocol/codec.js';
+
+/** A point as pushed: `[ts, value]`. */
+export type Point = [number, number];
+
+/** What a subscriber's socket offers the live layer (no uWS here). */
+export interface SubscriberTransport {
+  readonly encoding: Encoding;
+  /** Sends one frame; false if the socket is gone. */
+  send(frame: string | Uint8Array): boolean;
+  /** Bytes written but not yet sent. */
+  bufferedAmount(): number;
+}
+
+/** Points of one commit batch, by event. */
+export interface LiveBatch {
+  /** The commit's epoch (see ingest_epoch): orders commits against a replay's snapshot. */
+  readonly epoch: number;
+  readonly byEvent: ReadonlyMap<string, Point[]>;
+}
+
+/** Most points a subscriber keeps per event while its replay runs; past it, only the latest. */
+const REPLAY_BUFFER_POINTS = 50_000;
+
+export class Subscriber {
+  readonly events = new Set<string>();
+  maxRateHz: number | null = null;
+  /** Latest point per event not yet sent (slow socket or rate limit). */
+  readonly conflated = new Map<string, Point>();
+  readonly lastSent = new Map<string, number>();
+  /** While a `since` replay runs: live points held per event, with their commit epoch. */
+  replaying: Map<string, { points: [number, number, number][]; overflow: Point | null }> | null = null;
+  rateTimer: NodeJS.Timeout | undefined;
+  closed = false;
+
+  constructor(readonly transport: SubscriberTransport) {}
+}
+
+export class Fanout {
+  private readonly byEvent = new Map<string, Set<Subscriber>>();
+  private pending = new Map<string, Point[]>();
+  private scheduled = false;
+  /** Pushes sent, conflated pushes sent, points dropped by conflation (for metrics). */
+  readonly stats = { pushes: 0, conflatedPushes: 0, conflatedPoints: 0 };
+
+  constructor(readonly bufferBytes: number) {}
+
+  /** Subscribes to events (idempotent). */
+  add(sub: Subscriber, events: readonly string[]): void {
+    for (const event of events) {
+      sub.events.add(event);
+      let set = this.byEvent.get(event);
+      if (set === undefined) {
+        set = new Set();
+        this.byEvent.set(event, set);
+      }
+      set.add(sub);
+    }
+  }
+
+  remove(sub: Subscriber, events: Iterable<string>): void {
+    for (const event of [...events]) {
+      sub.events.delete(event);
+      sub.conflated.delete(event);
+      sub.lastSent.delete(event);
+      const set = this.byEvent.get(event);
+      set?.delete(sub);
+      if (set?.size === 0) this.byEvent.delete(event);
+    }
+  }
+
+  /** The socket closed: forget the subscriber. */
+  close(sub: Subscriber): void {
+    sub.closed = true;
+    clearTimeout(sub.rateTimer);
+    this.remove(sub, sub.events);
+  }
+
+  /** Subscriptions (socket × event) open now. */
+  get subscriptions(): number {
+    let n = 0;
+    for (const set of this.byEvent.values()) n += set.size;
+    return n;
+  }
+
+  subscriberCount(event: string): number {
+    return this.byEvent.get(event)?.size ?? 0;
+  }
+
+  /** Committed points arrive here; they leave at the end of this event-loop turn. */
+  publish(batch: LiveBatch): void {
+    for (const [event, points] of batch.byEvent) {
+      const subs = this.byEvent.get(event);
+      if (subs === undefined) continue;
+      // A subscriber in a replay holds them now, with this commit's own epoch.
+      for (const sub of subs) {
+        const held = sub.replaying?.get(event);
+        if (held !== undefined) this.hold(held, points, batch.epoch);
+      }
+      const list = this.pending.get(event);
+      if (list === undefined) this.pending.set(event, points.slice());
+      else for (const p of points) list.push(p);
+    }
+    if (!this.scheduled && this.pending.size > 0) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const pending = this.pending;
+    this.pending = new Map();
+    const now = Date.now();
+    for (const [event, points] of pending) {
+      const subs = this.byEvent.get(event);
+      if (subs === undefined) continue;
+      const frames: Partial<Record<Encoding, string | Uint8Array>> = {};
+      for (const sub of subs) {
+        // Held at publish time (or committed before its replay's snapshot: the replay has them).
+        if (sub.replaying?.has(event) === true) continue;
+        if (sub.transport.bufferedAmount() > this.bufferBytes || this.rateLimited(sub, event, now)) {
+          sub.conflated.set(event, points[points.length - 1] as Point);
+          this.stats.conflatedPoints += points.length;
+          if (sub.maxRateHz !== null) this.armRateTimer(sub);
+          continue;
+        }
+        // Newer points supersede a conflated one still waiting.
+        sub.conflated.delete(event);
+        frames[sub.transport.encoding] ??= encodeMessage({ op: 'readings', data: { event, points } }, sub.transport.encoding);
+        sub.transport.send(frames[sub.transport.encoding] as string | Uint8Array);
+        sub.lastSent.set(event, now);
+        this.stats.pushes++;
+      }
+    }
+  }
+
+  private hold(held: { points: [number, number, number][]; overflow: Point | null }, points: Point[], epoch: number): void {
+    for (const [ts, value] of points) {
+      if (held.points.length < REPLAY_BUFFER_POINTS) held.points.push([ts, value, epoch]);
+      else held.overflow = [ts, value];
+    }
+  }
+
+  private rateLimited(sub: Subscriber, event: string, now: number): boolean {
+    if (sub.maxRateHz === null) return false;
+    const last = sub.lastSent.get(event);
+    return last !== undefined && now - last < 1000 / sub.maxRateHz;
+  }
+
+  private armRateTimer(sub: Subscriber): void {
+    if (sub.rateTimer !== undefined || sub.maxRateHz === null) return;
+    sub.rateTimer = setTimeout(() => {
+      sub.rateTimer = undefined;
+      this.sendConflated(sub);
+    }, Math.ceil(1000 / sub.maxRateHz));
+  }
+
+  /** The socket drained (or a rate period passed): send what was conflated, if it can take it. */
+  sendConflated(sub: Subscriber): void {
+    if (sub.closed || sub.conflated.size === 0) return;
+    const now = Date.now();
+    for (const [event, point] of [...sub.conflated]) {
+      if (sub.transport.bufferedAmount() > this.bufferBytes) return;
+      if (this.rateLimited(sub, event, now)) {
+        this.armRateTimer(sub);
+        continue;
+      }
+      sub.conflated.delete(event);
+      sub.transport.send(encodeMessage({ op: 'readings', data: { event, points: [point], conflated: true } }, sub.transport.encoding));
+      sub.lastSent.set(event, now);
+      this.stats.conflatedPushes++;
+    }
+  }
+
+  /**
+   * A replay finished: sends the live points held meanwhile that the replay did not contain
+   * (those of commits after its snapshot), then lets live points flow.
+   */
+  endReplay(sub: Subscriber, snapshotEpoch: number): void {
+    const held = sub.replaying;
+    sub.replaying = null;
+    if (held === undefined || held === null || sub.closed) return;
+    for (const [event, { points, overflow }] of held) {
+      const fresh: Point[] = points.filter(([, , epoch]) => epoch > snapshotEpoch).map(([ts, value]) => [ts, value]);
+      if (fresh.length > 0) {
+        sub.transport.send(encodeMessage({ op: 'readings', data: { event, points: fresh } }, sub.transport.encoding));
+        this.stats.pushes++;
+      }
+      if (overflow !== null) sub.conflated.set(event, overflow);
+    }
+    this.sendConflated(sub);
+  }
+}
