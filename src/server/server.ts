@@ -8,6 +8,7 @@ import type { SessionRegistry } from '../auth/sessions.js';
 import { HubError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { OpRegistry } from '../protocol/ops.js';
+import { DASHBOARD_HTML } from '../web/dashboard-page.js';
 import type { FileService } from '../domain/files.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerFileRoutes } from './file-routes.js';
@@ -107,6 +108,14 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
     },
     inFlight,
   );
+
+  app.get('/', (res) => {
+    res.writeStatus('200 OK')
+      .writeHeader('content-type', 'text/html; charset=utf-8')
+      .writeHeader('cache-control', 'no-cache')
+      .writeHeader('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+      .end(DASHBOARD_HTML);
+  });
 
   app.any('/*', (res, req) => {
     const state = trackAborted(res);
