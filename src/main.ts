@@ -21,6 +21,7 @@ import { SequenceStore } from './ingest/sequences.js';
 import { LiveService } from './live/live-service.js';
 import { buildOpRegistry } from './domain/all-ops.js';
 import { ANYONE, DEVICE, OPERATOR, PERSON, either } from './domain/access.js';
+import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
 import { FileService } from './domain/files.js';
 import { PluginPresence } from './domain/plugin-presence.js';
@@ -147,6 +148,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       },
     });
 
+    const demo = config.demo ? await startDemo(database.db, ingest, log.child({ module: 'demo' })) : undefined;
     let stopping: Promise<void> | undefined;
     return {
       port: server.port,
@@ -157,6 +159,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
           // No new sockets, no new ingest; what is queued is committed and acknowledged while
           // the sockets are still open; then the sockets close with 1001.
           server.stopListening();
+          demo?.stop();
           ingest.stopAccepting();
           const drained = await writer.drain(DRAIN_TIMEOUT_MS);
           if (!drained) log.warn({ points: queue.depth }, 'shutdown: the ingest queue did not drain in time; those points were never acknowledged');
