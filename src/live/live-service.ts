@@ -13,6 +13,7 @@ import type { CommittedPoints } from '../ingest/copy-writer.js';
 import type { ConnectionState, OpContext, OpDef } from '../protocol/ops.js';
 import { encodeMessage } from '../protocol/codec.js';
 import { Fanout, Subscriber, type Point, type SubscriberTransport } from './fanout.js';
+import { LocalBus, type LiveBus } from './bus.js';
 import { loadLatest, queryBuckets, queryRaw, replaySince } from './history.js';
 
 const SUBSCRIBER = 'live.subscriber';
@@ -52,8 +53,18 @@ export class LiveService {
     private readonly catalog: Catalog,
     bufferBytes: number,
     private readonly log: Logger,
+    private readonly bus: LiveBus = new LocalBus(),
   ) {
     this.fanout = new Fanout(bufferBytes);
+    bus.onBatch((batch) => {
+      // The latest point of an event is the one with the greatest ts, wherever it is in the batch.
+      for (const [event, points] of batch.byEvent) {
+        let latest = this.latest.get(event);
+        for (const point of points) if (latest === undefined || point[0] >= latest[0]) latest = point;
+        if (latest !== undefined) this.latest.set(event, latest);
+      }
+      this.fanout.publish(batch);
+    });
   }
 
   /** Reads the latest point of every event (at start, and after deletes). */
@@ -61,22 +72,19 @@ export class LiveService {
     this.latest = await loadLatest(this.pool);
   }
 
-  /** The COPY writer's hand-off: group by event, keep the latest, push. Cheap, synchronous. */
+  /** The COPY writer's hand-off: group by event and put on the bus. Cheap, synchronous. */
   committed(messages: readonly CommittedPoints[], epoch: number): void {
     const byEvent = new Map<string, Point[]>();
     for (const m of messages) {
       for (let i = 0; i < m.count; i++) {
         const event = (m.events[i] as { id: string }).id;
         const point: Point = [m.ts[i] as number, m.values[i] as number];
-        const last = this.latest.get(event);
-        if (last === undefined || point[0] >= last[0]) this.latest.set(event, point);
-        if (this.fanout.subscriberCount(event) === 0) continue;
         const list = byEvent.get(event);
         if (list === undefined) byEvent.set(event, [point]);
         else list.push(point);
       }
     }
-    if (byEvent.size > 0) this.fanout.publish({ epoch, byEvent });
+    this.bus.publish({ epoch, byEvent });
   }
 
   /** The socket of `connection` drained: conflated points may go now. */
