@@ -1,5 +1,6 @@
 /** What the benchmarks share: flags, a hub process to measure, latency statistics, output. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
@@ -60,13 +61,18 @@ export async function startBenchHub(env: Record<string, string> = {}, nodeArgs: 
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
+  // BENCH_HUB_LOG=<file>: keep the hub's log lines there (for a run that goes wrong).
+  const logFile = process.env.BENCH_HUB_LOG;
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
+      if (logFile !== undefined) appendFileSync(logFile, chunk);
+      if (out.length > 100_000) return;
       out += chunk.toString();
       const match = out.match(/"port":(\d+),"msg":"listening"/);
       if (match !== null) resolve(Number(match[1]));
     });
     child.once('exit', (code) => reject(new Error(`hub exited with ${code}:\n${out}`)));
+    setTimeout(() => reject(new Error(`hub did not listen within 60 s:\n${out.slice(-5000)}`)), 60_000).unref();
   });
   let databaseUrl = benchDatabase?.url ?? '';
   if (databaseUrl === '') {

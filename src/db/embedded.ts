@@ -35,6 +35,8 @@ const USER = 'postgres';
 // Unix socket paths are limited to 107 bytes on Linux.
 const MAX_SOCKET_PATH = 100;
 const ROOT = userInfo().uid === 0;
+/** A server that is not ready by then is stopped and reported, never waited on forever. */
+const START_TIMEOUT_MS = 60_000;
 
 let clusterClass: Promise<ClusterClass> | undefined;
 
@@ -121,8 +123,17 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
 
   const cluster = new Cluster(options(pgDir));
   try {
-    await cluster.start();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not ready within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([cluster.start(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (err) {
+    cluster.process?.kill('SIGINT');
     throw new Error(`the embedded PostgreSQL in ${pgDir} did not start: ${recent.slice(-5).join(' | ')}`, {
       cause: err,
     });

@@ -120,7 +120,8 @@ export class CopyWriter {
 
   private async run(): Promise<void> {
     while (this.running) {
-      await this.queue.whenNonEmpty();
+      // Failed batches are waiting to be dealt with: do not sleep until new messages come.
+      if (this.failures.length === 0) await this.queue.whenNonEmpty();
       if (!this.running) break;
       // A small batch waits a moment for company; a busy queue is written at once.
       if (this.options.lingerMs > 0 && this.queue.waiting < this.options.maxBatchRows) await sleep(this.options.lingerMs);
