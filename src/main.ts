@@ -205,7 +205,7 @@ async function reloadCatalog(catalog: Catalog, table: string, log: Logger): Prom
 async function run(): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env, { demoByDefault: process.argv.includes('--demo-by-default') });
+    config = loadConfig(undefined, { demoByDefault: process.argv.includes("--demo-by-default") });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);

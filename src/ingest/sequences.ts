@@ -43,35 +43,21 @@ export class SequenceStore {
 
   /** Writes the new marks inside the caller's transaction (never lowering one). */
   async write(client: SqlClient, marks: ReadonlyMap<string, { owner: SeqOwner; seq: number }>): Promise<void> {
-    const tokenIds: string[] = [];
-    const tokenSeqs: number[] = [];
-    const userIds: string[] = [];
-    const userSeqs: number[] = [];
+    // One upsert per kind of owner: each has its own unique column to conflict on.
+    const byColumn = { api_token_public_id: { ids: [] as string[], seqs: [] as number[] }, user_public_id: { ids: [] as string[], seqs: [] as number[] } };
     for (const { owner, seq } of marks.values()) {
-      if (owner.apiTokenPublicId !== null) {
-        tokenIds.push(owner.apiTokenPublicId);
-        tokenSeqs.push(seq);
-      } else if (owner.userPublicId !== null) {
-        userIds.push(owner.userPublicId);
-        userSeqs.push(seq);
-      }
+      const target = owner.apiTokenPublicId !== null ? byColumn.api_token_public_id : byColumn.user_public_id;
+      target.ids.push(owner.apiTokenPublicId ?? owner.userPublicId ?? '');
+      target.seqs.push(seq);
     }
-    if (tokenIds.length > 0) {
+    for (const [column, { ids, seqs }] of Object.entries(byColumn)) {
+      if (ids.length === 0) continue;
       await client.query(
-        `INSERT INTO ingest_sequences (api_token_public_id, last_seq)
+        `INSERT INTO ingest_sequences (${column}, last_seq)
          SELECT * FROM unnest($1::uuid[], $2::bigint[])
-         ON CONFLICT (api_token_public_id) DO UPDATE
+         ON CONFLICT (${column}) DO UPDATE
            SET last_seq = GREATEST(ingest_sequences.last_seq, EXCLUDED.last_seq), updated_on = now()`,
-        [tokenIds, tokenSeqs],
-      );
-    }
-    if (userIds.length > 0) {
-      await client.query(
-        `INSERT INTO ingest_sequences (user_public_id, last_seq)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[])
-         ON CONFLICT (user_public_id) DO UPDATE
-           SET last_seq = GREATEST(ingest_sequences.last_seq, EXCLUDED.last_seq), updated_on = now()`,
-        [userIds, userSeqs],
+        [ids, seqs],
       );
     }
   }
