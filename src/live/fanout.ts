@@ -45,7 +45,8 @@ export class Subscriber {
   rateTimer: NodeJS.Timeout | undefined;
   closed = false;
 
-  constructor(readonly transport: SubscriberTransport) {}
+  /** Replaced by each `subscribe`: pushes use the encoding of the latest subscribe request. */
+  constructor(public transport: SubscriberTransport) {}
 }
 
 export class Fanout {

@@ -155,6 +155,7 @@ export class LiveService {
       if (foreign.length > 0) throw forbidden(`A device may subscribe only to its mapped events (not ${foreign[0]})`);
     }
     const sub = this.subscriberOf(ctx);
+    if (ctx.transport !== undefined) sub.transport = ctx.transport;
     sub.maxRateHz = data.max_rate_hz ?? null;
     if (data.since !== undefined) {
       // Live points of these events are held from now on; the replay starts once the reply is out.
