@@ -19,9 +19,3 @@ export interface Principal {
   /** Device tokens only. */
   readonly pluginInstancePublicId: string | null;
 }
-
-export const isAdmin = (p: Principal): boolean => p.role === 'admin';
-export const isOperator = (p: Principal): boolean => p.role === 'admin' || p.role === 'operator';
-export const isDevice = (p: Principal): boolean => p.role === 'device';
-/** A human-facing role (viewer or above), i.e. not a device. */
-export const isPerson = (p: Principal): boolean => p.role !== 'device';

@@ -8,8 +8,6 @@ import { to as copyTo } from 'pg-copy-streams';
 import { checkout, type Pool } from './pool.js';
 import { isUuid } from './repository.js';
 
-export const CSV_COLUMNS = ['timestamp', 'event_name', 'event_public_id', 'value', 'unit', 'datapoint_public_id'] as const;
-
 /**
  * Streams the CSV of one experiment, ordered by timestamp. The caller has checked the
  * experiment exists; the id is checked again here because COPY takes no parameters.

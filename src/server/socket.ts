@@ -15,7 +15,7 @@ import { HubError, badRequest, toHubError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { decodeFrame, encodeMessage, type Encoding } from '../protocol/codec.js';
 import { errorReply, okReply, parseRequest, type Outgoing, type RequestId } from '../protocol/envelope.js';
-import type { ConnectionState, OpRegistry } from '../protocol/ops.js';
+import type { ConnectionState, OpRegistry, PushTransport } from '../protocol/ops.js';
 import { bearerToken, sendError, trackAborted } from './http.js';
 import { uws, type TemplatedApp, type WebSocket } from './uws.js';
 
@@ -46,6 +46,8 @@ export interface SocketData {
   session: Session | undefined;
   inFlight: number;
   open: boolean;
+  /** Push channels of this socket, by encoding. */
+  transports: Partial<Record<Encoding, PushTransport>>;
 }
 
 export interface SocketDeps {
@@ -129,6 +131,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
             session: undefined,
             inFlight: 0,
             open: false,
+            transports: {},
           };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         },
@@ -177,7 +180,8 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       data.inFlight++;
       inFlight.inc();
       const started = performance.now();
-      const transport = {
+      // One push channel per socket and encoding, made on first use (not per request).
+      const transport = (data.transports[encoding] ??= {
         encoding,
         send: (frame: string | Uint8Array): boolean => {
           if (!data.open) return false;
@@ -188,7 +192,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
           return status !== 2;
         },
         bufferedAmount: (): number => (data.open ? ws.getBufferedAmount() : 0),
-      };
+      });
       ops
         .dispatch(request, { principal: data.principal, log: data.log, encoding, connection: data.connection, transport })
         .then(
