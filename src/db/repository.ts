@@ -4,7 +4,7 @@
  * socket's CRUD ops call it directly.
  * @see PROTOCOL.md §5, §10
  */
-import { and, asc, count, eq, getTableColumns, sql, type InferInsertModel, type InferSelectModel, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, getTableColumns, getTableName, sql, type InferInsertModel, type InferSelectModel, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { invalid, notFound, type ErrorDetail } from '../errors.js';
 import type { Db } from './database.js';
@@ -38,6 +38,10 @@ export interface RepositoryOptions {
   hidden?: readonly string[];
 }
 
+/** The key of the window count beside each listed row (no column has this name). */
+const TOTAL = '__hub_total';
+const totalColumn = () => sql<number>`count(*) over ()`.mapWith(Number);
+
 export const DEFAULT_PAGE_SIZE = 25;
 export const MAX_PAGE_SIZE = 500;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -66,6 +70,8 @@ export function parsePaging(query: PageQuery): { page: number; pageSize: number 
 export class Repository<T extends HubTable> {
   private readonly columns: Record<string, PgColumn>;
   private readonly filterable: ReadonlySet<string>;
+  /** The most common read, a named prepared statement: built once, planned once per connection. */
+  private byPublicIdQuery: { execute(values: { id: string }): Promise<unknown[]> } | undefined;
 
   constructor(
     private readonly db: Db,
@@ -79,26 +85,57 @@ export class Repository<T extends HubTable> {
     this.filterable = new Set(Object.keys(this.columns).filter((c) => !hidden.has(c)));
   }
 
+  /** An unfiltered page, prepared like byPublicId (the dashboards' common list). */
+  private listAllQuery: { execute(values: { limit: number; offset: number }): Promise<unknown[]> } | undefined;
+
+  private get listAll(): { execute(values: { limit: number; offset: number }): Promise<unknown[]> } {
+    this.listAllQuery ??= this.db
+      .select({ ...this.columns, [TOTAL]: totalColumn() })
+      .from(this.table as PgTable)
+      .orderBy(asc(this.table.id))
+      .limit(sql.placeholder('limit'))
+      .offset(sql.placeholder('offset'))
+      .prepare(`hub_list_${getTableName(this.table)}`);
+    return this.listAllQuery;
+  }
+
+  /** Built on first use (a repository may be made without a live database, for docs). */
+  private get byPublicId(): { execute(values: { id: string }): Promise<unknown[]> } {
+    this.byPublicIdQuery ??= this.db
+      .select()
+      .from(this.table as PgTable)
+      .where(eq(this.table.public_id, sql.placeholder('id')))
+      .limit(1)
+      .prepare(`hub_get_${getTableName(this.table)}`);
+    return this.byPublicIdQuery;
+  }
+
   /** A page of rows in creation order, filtered by column equality (`null` matches NULL). */
   async paginate(query: PageQuery, scope?: SQL): Promise<Page<Row<T>>> {
     const { page, pageSize } = parsePaging(query);
     const where = and(scope, ...this.filterConditions(query.filter));
+    const offset = (page - 1) * pageSize;
     try {
-      const [counted] = await this.db.select({ n: count() }).from(this.table as PgTable).where(where);
-      const total = counted?.n ?? 0;
-      const pages = Math.ceil(total / pageSize);
-      const offset = (page - 1) * pageSize;
-      const items =
-        offset >= total
-          ? []
-          : ((await this.db
-              .select()
+      // One round trip: the page and, beside each row, the count of all matching rows.
+      const rows = (
+        where === undefined
+          ? await this.listAll.execute({ limit: pageSize, offset })
+          : await this.db
+              .select({ ...this.columns, [TOTAL]: totalColumn() })
               .from(this.table as PgTable)
               .where(where)
               .orderBy(asc(this.table.id))
               .limit(pageSize)
-              .offset(offset)) as Row<T>[]);
-      return { items, total, page, page_size: pageSize, pages };
+              .offset(offset)
+      ) as (Row<T> & { [TOTAL]?: number })[];
+      let total = rows[0]?.[TOTAL];
+      if (total === undefined) {
+        // No row on this page: zero matches, or a page past the end (count them).
+        const [counted] = offset === 0 ? [{ n: 0 }] : await this.db.select({ n: count() }).from(this.table as PgTable).where(where);
+        total = counted?.n ?? 0;
+      }
+      for (const row of rows) delete row[TOTAL];
+      return { items: rows, total, page, page_size: pageSize, pages: Math.ceil(total / pageSize) };
     } catch (err) {
       throw mapDbError(err, this.entity);
     }
@@ -109,11 +146,14 @@ export class Repository<T extends HubTable> {
     const id = this.checkId(publicId);
     let rows: Row<T>[];
     try {
-      rows = (await this.db
-        .select()
-        .from(this.table as PgTable)
-        .where(and(eq(this.table.public_id, id), scope))
-        .limit(1)) as Row<T>[];
+      rows =
+        scope === undefined
+          ? ((await this.byPublicId.execute({ id })) as Row<T>[])
+          : ((await this.db
+              .select()
+              .from(this.table as PgTable)
+              .where(and(eq(this.table.public_id, id), scope))
+              .limit(1)) as Row<T>[]);
     } catch (err) {
       throw mapDbError(err, this.entity);
     }
