@@ -108,6 +108,7 @@ export class HubClient {
 
   /** Sends a request and resolves with its `data`, or rejects with a {@link HubRequestError}. */
   request<T = unknown>(op: string, data: Record<string, unknown> = {}, timeoutMs = this.timeoutMs): Promise<T> {
+    if (this.socket.readyState !== 1) return Promise.reject(new Error(`socket closed before ${op} was sent`));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -92,6 +92,31 @@ describe('a hub killed with SIGKILL while devices stream', () => {
   }, 60_000);
 });
 
+describe('SIGTERM while devices stream', () => {
+  it('stops taking ingest, commits and acknowledges what was queued, closes with 1001 and exits 0', async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const dir = await mkdtemp(path.join(tmpdir(), 'hub-term-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const hub = await startHubProcess({ env: { DATABASE_URL: database.url, HUB_DATA_DIR: dir, HUB_ADMIN_PASSWORD: PASSWORD } });
+    cleanups.push(() => hub.stop('SIGKILL'));
+    const token = await login(hub.baseUrl);
+    const setup = await connect(hub.port, token);
+    const event = (await setup.request<{ public_id: string }>('events.create', { name: 'term' })).public_id;
+    const devices = await Promise.all(Array.from({ length: 3 }, () => connect(hub.port, token)));
+    const closes = devices.map((d) => d.closed);
+    const streams = devices.map((client, i) => streamPoints(client, { event, base: i * 1e7, pointsPerMessage: 200, window: 4, durationMs: 30_000 }));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await hub.stop('SIGTERM')).toBe(0);
+    const results = await Promise.all(streams);
+    for (const close of await Promise.all(closes)) expect(close.code).toBe(1001);
+    const acked = results.flatMap((r) => r.acked);
+    expect(acked.length).toBeGreaterThan(0);
+    const stored = await storedAmong(database.url, acked);
+    expect(acked.filter((v) => !stored.has(v))).toEqual([]);
+  }, 60_000);
+});
+
 describe('the database stopped and started during ingest', () => {
   it('answers busy while it is down, resumes by itself, and loses nothing acknowledged', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'hub-dbrestart-'));
