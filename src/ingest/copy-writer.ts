@@ -56,6 +56,8 @@ const MAX_BACKOFF_MS = 5_000;
 /** What a batch will write: its new messages, its duplicates, and the seq marks it sets. */
 interface Plan {
   readonly fresh: PendingIngest[];
+  /** Points of `fresh`: the rows this batch writes. */
+  readonly rows: number;
   readonly duplicates: PendingIngest[];
   readonly marks: Map<string, { owner: SeqOwner; seq: number }>;
 }
@@ -183,7 +185,7 @@ export class CopyWriter {
         fresh.push(message);
       }
     }
-    return { fresh, duplicates, marks };
+    return { fresh, rows: fresh.reduce((n, m) => n + m.points.count, 0), duplicates, marks };
   }
 
   /**
@@ -197,8 +199,7 @@ export class CopyWriter {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const rows = plan.fresh.reduce((n, m) => n + m.points.count, 0);
-      if (rows > 0) {
+      if (plan.rows > 0) {
         const experiment = this.catalog.runningExperiment();
         const payload = encodeCopy(
           plan.fresh.map((m) => ({ count: m.points.count, events: m.points.eventBytes, values: m.points.values, ts: m.points.ts })),
@@ -232,7 +233,7 @@ export class CopyWriter {
   /** After COMMIT: from here on every point of the batch survives a crash of the hub. */
   private finish(batch: PendingIngest[], plan: Plan, ms: number, epoch: number): void {
     this.sequences.committedMarks(plan.marks);
-    const rows = plan.fresh.reduce((n, m) => n + m.points.count, 0);
+    const { rows } = plan;
     this.metrics.copySeconds.observe(ms / 1000);
     this.metrics.copyBatchRows.observe(rows);
     this.metrics.ingestRows.inc(rows);

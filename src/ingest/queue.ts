@@ -39,6 +39,8 @@ export class IngestQueue {
   private head = 0;
   /** Points queued plus points in the batch being written. */
   private points = 0;
+  /** Points queued, not yet taken by the writer. */
+  private waitingPoints = 0;
   private waiter: (() => void) | undefined;
 
   constructor(readonly capacity: number) {}
@@ -50,9 +52,7 @@ export class IngestQueue {
 
   /** Points waiting, not yet taken by the writer. */
   get waiting(): number {
-    let n = 0;
-    for (let i = this.head; i < this.items.length; i++) n += (this.items[i] as PendingIngest).points.count;
-    return n;
+    return this.waitingPoints;
   }
 
   get length(): number {
@@ -64,6 +64,7 @@ export class IngestQueue {
     if (this.points + message.points.count > this.capacity) return false;
     this.items.push(message);
     this.points += message.points.count;
+    this.waitingPoints += message.points.count;
     this.wake();
     return true;
   }
@@ -79,6 +80,7 @@ export class IngestQueue {
       n += next.points.count;
       this.head++;
     }
+    this.waitingPoints -= n;
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
@@ -90,6 +92,7 @@ export class IngestQueue {
   putBack(batch: readonly PendingIngest[]): void {
     this.items = [...batch, ...this.items.slice(this.head)];
     this.head = 0;
+    for (const m of batch) this.waitingPoints += m.points.count;
   }
 
   /** Forgets the points of messages that are done (committed or refused). */

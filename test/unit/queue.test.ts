@@ -1,0 +1,37 @@
+/** The bounded ingest queue's accounting: depth (held), waiting (not yet taken), the bound. */
+import { describe, expect, it } from 'vitest';
+import { IngestQueue, type PendingIngest } from '../../src/ingest/queue.js';
+
+const message = (count: number): PendingIngest => ({
+  points: { seq: null, count, events: [], eventBytes: [], values: new Float64Array(count), ts: new Float64Array(count) },
+  owner: null,
+  pluginInstancePublicId: null,
+  resolve: () => undefined,
+  reject: () => undefined,
+});
+
+describe('IngestQueue', () => {
+  it('refuses a message that does not fit, whole', () => {
+    const q = new IngestQueue(100);
+    expect(q.offer(message(60))).toBe(true);
+    expect(q.offer(message(41))).toBe(false);
+    expect(q.offer(message(40))).toBe(true);
+    expect([q.depth, q.waiting, q.length]).toEqual([100, 100, 2]);
+  });
+
+  it('takes up to maxPoints (at least one message), keeps depth until released, puts back in order', () => {
+    const q = new IngestQueue(1000);
+    const [a, b, c] = [message(30), message(30), message(30)];
+    for (const m of [a, b, c]) q.offer(m);
+    const batch = q.take(70);
+    expect(batch).toEqual([a, b]);
+    expect([q.depth, q.waiting]).toEqual([90, 30]);
+    q.putBack(batch);
+    expect([q.depth, q.waiting]).toEqual([90, 90]);
+    expect(q.take(1000)).toEqual([a, b, c]);
+    q.release([a, b, c]);
+    expect([q.depth, q.waiting, q.length]).toEqual([0, 0, 0]);
+    q.offer(message(500));
+    expect(q.take(10)).toHaveLength(1);
+  });
+});
