@@ -138,11 +138,11 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       maxFrameBytes: config.maxFrameBytes,
       files: new FileService(database, repos, fileStore),
       maxUploadBytes: config.maxUploadBytes,
-      onSocketOpen: ({ principal }) => {
+      onOpen: ({ principal }) => {
         if (principal.pluginInstancePublicId !== null) presence.connected(principal.pluginInstancePublicId);
       },
-      onSocketDrain: ({ connection }) => live.drained(connection),
-      onSocketClose: ({ principal, connection }) => {
+      onDrain: ({ connection }) => live.drained(connection),
+      onClose: ({ principal, connection }) => {
         live.closed(connection);
         if (principal.pluginInstancePublicId !== null) presence.disconnected(principal.pluginInstancePublicId);
       },

@@ -16,6 +16,7 @@ import * as t from '../db/schema.js';
 import { conflict, forbidden, invalid, type ErrorDetail } from '../errors.js';
 import type { OpDef } from '../protocol/ops.js';
 import { toRecord } from '../protocol/records.js';
+import { ADMIN } from './access.js';
 import { crudOps, type ResourceSpec } from './crud.js';
 
 export interface ResourceServices {
@@ -52,12 +53,11 @@ export function createRepositories(db: Db) {
 
 export type Repositories = ReturnType<typeof createRepositories>;
 
-const isAdmin = (p: Principal): boolean => p.role === 'admin';
 const me = (p: Principal): string => p.user.public_id;
 
 /** Dashboards a caller may see: global ones and its own (admins: all). */
 function visibleDashboards(p: Principal): SQL | undefined {
-  return isAdmin(p) ? undefined : or(eq(t.dashboards.is_global, true), eq(t.dashboards.user_public_id, me(p)));
+  return ADMIN(p) ? undefined : or(eq(t.dashboards.is_global, true), eq(t.dashboards.user_public_id, me(p)));
 }
 
 /** The CRUD ops of every resource. */
@@ -71,7 +71,7 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
     return row;
   };
   const mayEditDashboard = async (p: Principal, dashboardPublicId: string): Promise<boolean> => {
-    if (isAdmin(p)) return true;
+    if (ADMIN(p)) return true;
     const dashboard = await dashboardOf(dashboardPublicId);
     return dashboard?.user_public_id === me(p);
   };
@@ -85,9 +85,9 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
     {
       name: 'users',
       repo: repos.users,
-      listScope: (p) => (isAdmin(p) ? undefined : eq(t.users.public_id, me(p))),
-      canSee: (p, row) => isAdmin(p) || row.public_id === me(p),
-      canChange: (p, row) => isAdmin(p) || row.public_id === me(p),
+      listScope: (p) => (ADMIN(p) ? undefined : eq(t.users.public_id, me(p))),
+      canSee: (p, row) => ADMIN(p) || row.public_id === me(p),
+      canChange: (p, row) => ADMIN(p) || row.public_id === me(p),
       toInsert: async (data) => {
         const { password, ...rest } = data as { password: string; username: string };
         return { ...rest, password_hash: await hashPassword(password) };
@@ -95,7 +95,7 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
       toUpdate: async (data, p, row) => {
         const { password, ...rest } = data as { password?: string; role?: 'admin' | 'operator' | 'viewer' };
         if (rest.role !== undefined && rest.role !== row.role) {
-          if (!isAdmin(p)) throw forbidden('Only an admin can change roles');
+          if (!ADMIN(p)) throw forbidden('Only an admin can change roles');
           if (row.role === 'admin' && (await countAdmins()) <= 1) throw conflict('The last admin cannot be demoted');
         }
         return password === undefined ? rest : { ...rest, password_hash: await hashPassword(password) };
@@ -131,8 +131,8 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
       name: 'dashboards',
       repo: repos.dashboards,
       listScope: visibleDashboards,
-      canSee: (p, row) => isAdmin(p) || row.is_global || row.user_public_id === me(p),
-      canChange: (p, row) => isAdmin(p) || row.user_public_id === me(p),
+      canSee: (p, row) => ADMIN(p) || row.is_global || row.user_public_id === me(p),
+      canChange: (p, row) => ADMIN(p) || row.user_public_id === me(p),
     } satisfies ResourceSpec<typeof t.dashboards>,
     {
       name: 'dashboard_widgets',
@@ -143,7 +143,7 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
         return inArray(t.dashboardWidgets.dashboard_public_id, db.select({ id: t.dashboards.public_id }).from(t.dashboards).where(visible));
       },
       canSee: async (p, row) => {
-        if (isAdmin(p)) return true;
+        if (ADMIN(p)) return true;
         const dashboard = await dashboardOf(row.dashboard_public_id);
         return dashboard !== undefined && (dashboard.is_global || dashboard.user_public_id === me(p));
       },
@@ -152,7 +152,7 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
         const values = data as typeof t.dashboardWidgets.$inferInsert;
         // A missing dashboard is left to the foreign key (404); someone else's is 403.
         const dashboard = await dashboardOf(values.dashboard_public_id);
-        if (dashboard !== undefined && !isAdmin(p) && dashboard.user_public_id !== me(p)) {
+        if (dashboard !== undefined && !ADMIN(p) && dashboard.user_public_id !== me(p)) {
           throw forbidden('Widgets can be added only to your own dashboards');
         }
         return values;
@@ -182,8 +182,8 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
     {
       name: 'api_tokens',
       repo: repos.api_tokens,
-      listScope: (p) => (isAdmin(p) ? undefined : eq(t.apiTokens.user_public_id, me(p))),
-      canSee: (p, row) => isAdmin(p) || row.user_public_id === me(p),
+      listScope: (p) => (ADMIN(p) ? undefined : eq(t.apiTokens.user_public_id, me(p))),
+      canSee: (p, row) => ADMIN(p) || row.user_public_id === me(p),
       toInsert: (data) => {
         const { expires_at, ...rest } = data as { name: string; plugin_instance_public_id?: string | null; expires_at?: string | null };
         const secret = newApiTokenSecret();

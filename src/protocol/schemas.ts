@@ -165,10 +165,10 @@ export const ListQuery = Type.Object(
 );
 
 /** `data` without the read-only fields (which are ignored on write). */
-export function withoutReadOnly(data: Readonly<Record<string, unknown>>, keep: readonly string[] = []): Record<string, unknown> {
+export function withoutReadOnly(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(data)) {
-    if (!READ_ONLY_FIELDS.has(key) || keep.includes(key)) out[key] = value;
+    if (!READ_ONLY_FIELDS.has(key)) out[key] = value;
   }
   return out;
 }

@@ -68,7 +68,7 @@ export function sendJson(
 
 /** Writes `{"error": {...}}` with the error's status (PROTOCOL.md §1: HTTP errors use the socket's error object). */
 export function sendError(res: HttpResponse, state: { readonly aborted: boolean }, err: unknown, closeConnection = false): void {
-  const hubError = err instanceof HubError ? err : toHubError(err);
+  const hubError = toHubError(err);
   const headers: Record<string, string> = {};
   if (hubError.retryAfterMs !== undefined) headers['retry-after'] = String(Math.ceil(hubError.retryAfterMs / 1000));
   sendJson(res, state, hubError.status, { error: hubError.toWire() }, headers, closeConnection);

@@ -13,7 +13,7 @@ import type { FileService } from '../domain/files.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerFileRoutes } from './file-routes.js';
 import { sendError, sendJson, trackAborted } from './http.js';
-import { CLOSE_GOING_AWAY, InFlight, registerSocket, type SocketData } from './socket.js';
+import { CLOSE_GOING_AWAY, InFlight, registerSocket, type SocketDeps } from './socket.js';
 import { uws, type us_listen_socket } from './uws.js';
 
 export interface QueueStats {
@@ -21,24 +21,16 @@ export interface QueueStats {
   capacity: number;
 }
 
-export interface ServerDeps {
+/** What the server needs: the socket's dependencies plus the HTTP routes'. */
+export interface ServerDeps extends SocketDeps {
   readonly host: string;
   readonly port: number;
   readonly version: string;
-  readonly log: Logger;
   /** Does the database answer? Must not throw. */
   readonly checkDatabase: () => Promise<boolean>;
   readonly queueStats: () => QueueStats;
-  readonly metrics: Metrics;
-  readonly authenticator: Authenticator;
-  readonly sessions: SessionRegistry;
-  readonly ops: OpRegistry;
-  readonly maxFrameBytes: number;
   readonly files: FileService;
   readonly maxUploadBytes: number;
-  readonly onSocketOpen?: (data: SocketData) => void;
-  readonly onSocketDrain?: (data: SocketData) => void;
-  readonly onSocketClose?: (data: SocketData) => void;
 }
 
 export interface HubServer {
@@ -93,21 +85,7 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
 
   registerAuthRoutes(app, deps.authenticator, deps.sessions);
   registerFileRoutes(app, { authenticator: deps.authenticator, files: deps.files, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
-  registerSocket(
-    app,
-    {
-      log: deps.log,
-      metrics: deps.metrics,
-      authenticator: deps.authenticator,
-      sessions: deps.sessions,
-      ops: deps.ops,
-      maxFrameBytes: deps.maxFrameBytes,
-      onOpen: deps.onSocketOpen,
-      onDrain: deps.onSocketDrain,
-      onClose: deps.onSocketClose,
-    },
-    inFlight,
-  );
+  registerSocket(app, deps, inFlight);
 
   app.get('/', (res) => {
     res.writeStatus('200 OK')
