@@ -20,7 +20,6 @@ import { IngestQueue } from './ingest/queue.js';
 import { SequenceStore } from './ingest/sequences.js';
 import { LiveService } from './live/live-service.js';
 import { buildOpRegistry } from './domain/all-ops.js';
-import { ANYONE, DEVICE, OPERATOR, PERSON, either } from './domain/access.js';
 import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
 import { FileService } from './domain/files.js';
@@ -119,9 +118,9 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
         await catalogChanged(catalog, resource);
         if (resource === 'datapoints' || resource === 'events') await live.reloadLatest();
       },
-    })
-      .register(ingest.op(either(OPERATOR, DEVICE)))
-      .registerAll(live.ops(PERSON, ANYONE));
+      ingest,
+      live,
+    });
     const presence = new PluginPresence(database.db, log);
 
     const server = await startServer({
@@ -233,6 +232,11 @@ async function run(): Promise<void> {
     log.info('stopped');
     process.exit(0);
   };
+  // A rejection nobody handled is a bug of ours; one request's bug must not end the process
+  // that every other client depends on. It is logged (and counted) instead.
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, 'unhandled rejection (a bug): logged, the hub goes on');
+  });
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 

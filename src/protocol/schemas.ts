@@ -4,7 +4,8 @@
  * as it got it); any other unknown field is refused with `422`.
  * @see PROTOCOL.md §5, §10
  */
-import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import { Kind, Type, TypeRegistry, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { MAX_JSON_BYTES, MAX_JSON_DEPTH, jsonValueProblem } from './json-value.js';
 
 /** Fields the hub sets; ignored on write. @see PROTOCOL.md §10 */
 export const READ_ONLY_FIELDS: ReadonlySet<string> = new Set([
@@ -26,7 +27,20 @@ const Uuid = () => Type.String({ format: 'uuid' });
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Num = () => Type.Number();
 const Enum = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
-const JsonObject = () => Type.Record(Type.String(), Type.Unknown());
+/** The TypeBox kind of a bounded JSON value (see json-value.ts); its 422 message says which bound. */
+export const BOUNDED_JSON = 'BoundedJson';
+if (!TypeRegistry.Has(BOUNDED_JSON)) {
+  TypeRegistry.Set(BOUNDED_JSON, (schema: { type?: string }, value) => {
+    if (schema.type === 'object' && (typeof value !== 'object' || value === null || Array.isArray(value))) return false;
+    return jsonValueProblem(value) === undefined;
+  });
+}
+/** Any JSON value, nested at most MAX_JSON_DEPTH deep and at most MAX_JSON_BYTES long. */
+export const JsonValue = (): TUnsafe<unknown> =>
+  Type.Unsafe<unknown>({ [Kind]: BOUNDED_JSON, maxDepth: MAX_JSON_DEPTH, maxBytes: MAX_JSON_BYTES });
+/** A JSON object, bounded like {@link JsonValue}. */
+const JsonObject = (): TUnsafe<Record<string, unknown>> =>
+  Type.Unsafe<Record<string, unknown>>({ [Kind]: BOUNDED_JSON, type: 'object', maxDepth: MAX_JSON_DEPTH, maxBytes: MAX_JSON_BYTES });
 
 export const EVENT_TYPES = ['sensor', 'actuator', 'range', 'cmd_button', 'cmd_opened', 'cmd_closed'] as const;
 export const WEBHOOK_EVENTS = [

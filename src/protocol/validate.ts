@@ -1,5 +1,7 @@
 /** Compiled TypeBox validators whose failures become `422 invalid` with one detail per field. */
-import { FormatRegistry, type TSchema } from '@sinclair/typebox';
+import { FormatRegistry, Kind, type TSchema } from '@sinclair/typebox';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import { jsonValueProblem } from './json-value.js';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { invalid, type ErrorDetail } from '../errors.js';
 
@@ -35,10 +37,22 @@ export function compileSchema(schema: TSchema): Validator {
         // A union reports once per branch; one message per path is clearer.
         if (seen.has(error.path)) continue;
         seen.add(error.path);
-        details.push({ path: error.path, message: error.message === 'Unexpected property' ? 'is not a known field' : error.message });
+        details.push({ path: error.path, message: messageOf(error) });
         if (details.length >= MAX_DETAILS) break;
       }
       throw invalid(details);
     },
   };
+}
+
+/** TypeBox's message, made readable where it would name an internal kind. */
+function messageOf(error: ValueError): string {
+  if (error.message === 'Unexpected property') return 'is not a known field';
+  if (error.type === ValueErrorType.Kind && (error.schema as { [Kind]?: string })[Kind] === 'BoundedJson') {
+    const wantsObject = (error.schema as { type?: string }).type === 'object';
+    const v = error.value;
+    if (wantsObject && (typeof v !== 'object' || v === null || Array.isArray(v))) return 'must be an object';
+    return jsonValueProblem(v) ?? 'must be a JSON value';
+  }
+  return error.message;
 }

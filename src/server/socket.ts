@@ -96,7 +96,17 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
   const send = (ws: WebSocket<SocketData>, message: Outgoing, encoding: Encoding): void => {
     const data = ws.getUserData();
     if (!data.open) return;
-    ws.cork(() => ws.send(encodeMessage(message, encoding), encoding === 'msgpack'));
+    let frame: string | Uint8Array;
+    try {
+      frame = encodeMessage(message, encoding);
+    } catch (err) {
+      // A reply that cannot be encoded (a value too deep for the encoder, say) is a bug of
+      // ours, answered as such: it must never escape as an unhandled rejection.
+      data.log.error({ err, op: 'op' in message ? message.op : undefined }, 'reply could not be encoded');
+      const id = 'id' in message ? message.id : null;
+      frame = encodeMessage(errorReply(id, new HubError('internal')), encoding);
+    }
+    ws.cork(() => ws.send(frame, encoding === 'msgpack'));
   };
 
   const reject = (ws: WebSocket<SocketData>, id: RequestId | null | undefined, err: HubError, encoding: Encoding, op: string): void => {
@@ -210,7 +220,8 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
           metrics.requestSeconds.observe({ op: opLabel }, (performance.now() - started) / 1000);
           data.inFlight--;
           inFlight.dec();
-        });
+        })
+        .catch((err: unknown) => data.log.error({ err, op: request.op }, 'answering a request failed'));
     },
 
     drain: (ws) => {
