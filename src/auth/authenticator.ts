@@ -8,10 +8,11 @@ import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
 import { apiTokens, blacklistTokens, users } from '../db/schema.js';
+import { mapDbError } from '../db/db-errors.js';
 import { HubError, unauthorized } from '../errors.js';
 import { hashApiToken } from './api-token-secret.js';
 import { JwtCodec, looksLikeJwt } from './jwt.js';
-import { verifyDecoy, verifyPassword } from './passwords.js';
+import { hashPassword, verifyDecoy, verifyPassword } from './passwords.js';
 import type { Principal, UserRow } from './principal.js';
 import { RateLimiter } from './rate-limit.js';
 
@@ -27,10 +28,16 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 /** Failed logins allowed per minute per (address, username), and per address. */
 export const LOGIN_LIMIT_PER_USER = 10;
 export const LOGIN_LIMIT_PER_ADDRESS = 100;
+/** Password checks (argon2, ~50 ms of CPU and 19 MiB each) one address may have running at once. */
+export const PASSWORD_CHECKS_PER_ADDRESS = 4;
+/** Longest username a user can have (PROTOCOL.md §5): longer ones are not looked up. */
+const MAX_USERNAME = 50;
 
 export class Authenticator {
   private readonly perUser = new RateLimiter({ limit: LOGIN_LIMIT_PER_USER, windowMs: 60_000 });
   private readonly perAddress = new RateLimiter({ limit: LOGIN_LIMIT_PER_ADDRESS, windowMs: 60_000 });
+  /** Password checks running, per address (login) or per user (change_password). */
+  private readonly checking = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -38,21 +45,23 @@ export class Authenticator {
     private readonly log: Logger,
   ) {}
 
-  /** Checks a username and password; `401` when wrong, `429` after too many failures. */
+  /**
+   * Checks a username and password; `401` when wrong, `429` after too many failures. An attempt
+   * is counted before its password is checked, so concurrent guesses cannot pass the limit,
+   * and each address has at most PASSWORD_CHECKS_PER_ADDRESS checks running at once.
+   */
   async login(username: string, password: string, address: string): Promise<LoginResult> {
     const userKey = `${address}|${username.toLowerCase()}`;
     const wait = Math.max(this.perUser.retryAfter(userKey), this.perAddress.retryAfter(address));
     if (wait > 0) throw new HubError('rate_limited', 'Too many login attempts; retry later', { retryAfterMs: wait });
-
-    const [user] = await this.db.select().from(users).where(eq(users.username, username)).limit(1);
-    const ok = user === undefined ? await verifyDecoy(password) : await verifyPassword(user.password_hash, password);
-    if (!ok || user === undefined) {
-      this.perUser.fail(userKey);
-      this.perAddress.fail(address);
-      throw unauthorized('Invalid username or password');
-    }
+    this.perUser.fail(userKey);
+    this.perAddress.fail(address);
+    const user = await this.checkPassword(`login|${address}`, password, () => this.findUser(username));
+    if (user === undefined) throw unauthorized('Invalid username or password');
+    // A success takes back its own count; other attempts' counts stay.
     this.perUser.reset(userKey);
-    const { token } = await this.jwt.sign(user.public_id, user.role);
+    this.perAddress.undo(address);
+    const { token } = await this.jwt.sign(user.public_id, user.role, user.token_generation);
     this.log.info({ user: user.public_id }, 'login');
     return {
       access_token: token,
@@ -62,11 +71,83 @@ export class Authenticator {
     };
   }
 
+  /**
+   * Changes the caller's own password after checking the current one: the user's token
+   * generation moves on, so every login token issued before stops working (the caller gets a
+   * new one). `401` for a wrong current password, `429` after too many.
+   */
+  async changePassword(principal: Principal, current: string, next: string): Promise<LoginResult> {
+    const key = `change|${principal.user.public_id}`;
+    const wait = this.perUser.retryAfter(key);
+    if (wait > 0) throw new HubError('rate_limited', 'Too many attempts; retry later', { retryAfterMs: wait });
+    this.perUser.fail(key);
+    const user = await this.checkPassword(key, current, () => this.findUser(principal.user.username, principal.user.public_id));
+    if (user === undefined) throw unauthorized('The current password is wrong');
+    this.perUser.reset(key);
+    const hash = await hashPassword(next);
+    const [row] = await this.db
+      .update(users)
+      .set({ password_hash: hash, token_generation: sql`${users.token_generation} + 1` })
+      .where(eq(users.public_id, user.public_id))
+      .returning()
+      .catch((err: unknown) => {
+        throw mapDbError(err, 'User');
+      });
+    if (row === undefined) throw unauthorized('Invalid token');
+    const { token } = await this.jwt.sign(row.public_id, row.role, row.token_generation);
+    this.log.info({ user: row.public_id }, 'password changed; older login tokens revoked');
+    return {
+      access_token: token,
+      token_type: 'bearer',
+      expires_in: this.jwt.ttlSeconds,
+      user: { public_id: row.public_id, username: row.username, role: row.role },
+    };
+  }
+
+  /** The user whose password is `password` (undefined when none), with bounded concurrent checks per `slot`. */
+  private async checkPassword(slot: string, password: string, find: () => Promise<UserRow | undefined>): Promise<UserRow | undefined> {
+    const running = this.checking.get(slot) ?? 0;
+    if (running >= PASSWORD_CHECKS_PER_ADDRESS) {
+      throw new HubError('rate_limited', 'Too many password checks at once; retry later', { retryAfterMs: 1000 });
+    }
+    this.checking.set(slot, running + 1);
+    try {
+      const user = await find();
+      const ok = user === undefined ? await verifyDecoy(password) : await verifyPassword(user.password_hash, password);
+      return ok ? user : undefined;
+    } finally {
+      const left = (this.checking.get(slot) ?? 1) - 1;
+      if (left === 0) this.checking.delete(slot);
+      else this.checking.set(slot, left);
+    }
+  }
+
+  /** A user by username (and public_id); names no user can have are not looked up. */
+  private async findUser(username: string, publicId?: string): Promise<UserRow | undefined> {
+    // PostgreSQL refuses NUL in text (an error, not "no such user").
+    if (username.length > MAX_USERNAME || username.includes('\0')) return undefined;
+    try {
+      const [user] = await this.db
+        .select()
+        .from(users)
+        .where(publicId === undefined ? eq(users.username, username) : eq(users.public_id, publicId))
+        .limit(1);
+      return user;
+    } catch (err) {
+      throw mapDbError(err, 'User');
+    }
+  }
+
   /** The principal of a bearer token; `401` for anything missing, malformed, expired or revoked. */
   async authenticate(token: string | undefined): Promise<Principal> {
     if (token === undefined || token === '') throw unauthorized('A bearer token is required');
     if (token.length > 4096) throw unauthorized('Invalid token');
-    return looksLikeJwt(token) ? this.fromJwt(token) : this.fromApiToken(token);
+    try {
+      return await (looksLikeJwt(token) ? this.fromJwt(token) : this.fromApiToken(token));
+    } catch (err) {
+      // An unreachable or overloaded database is 503 busy (retry), not 500.
+      throw mapDbError(err, 'Token');
+    }
   }
 
   /** Revokes the presented token: a JWT goes on the blacklist, an API token is deleted. */
@@ -97,13 +178,22 @@ export class Authenticator {
             .select({ id: apiTokens.public_id })
             .from(apiTokens)
             .where(and(inArray(apiTokens.public_id, tokenIds), or(isNull(apiTokens.expires_at), gt(apiTokens.expires_at, sql`now()`)))),
-      this.db.select({ id: users.public_id }).from(users).where(inArray(users.public_id, userIds)),
+      this.db
+        .select({ id: users.public_id, role: users.role, generation: users.token_generation })
+        .from(users)
+        .where(inArray(users.public_id, userIds)),
     ]);
     for (const { jti } of blacklisted) revoked.add(jti);
     const live = new Set(liveTokens.map((t) => t.id));
     for (const id of tokenIds) if (!live.has(id)) revoked.add(id);
-    const liveUserIds = new Set(liveUsers.map((u) => u.id));
-    for (const p of principals) if (!liveUserIds.has(p.user.public_id)) revoked.add(p.tokenId);
+    const liveUserById = new Map(liveUsers.map((u) => [u.id, u]));
+    for (const p of principals) {
+      const user = liveUserById.get(p.user.public_id);
+      // Gone; a password changed since a login token was issued; a role that is no longer the user's.
+      if (user === undefined) revoked.add(p.tokenId);
+      else if (p.kind === 'login' && user.generation !== p.user.token_generation) revoked.add(p.tokenId);
+      else if (p.role !== 'device' && user.role !== p.role) revoked.add(p.tokenId);
+    }
     return revoked;
   }
 
@@ -123,7 +213,7 @@ export class Authenticator {
       .where(eq(users.public_id, claims.sub))
       .limit(1);
     if (row === undefined) throw unauthorized('Invalid token');
-    if (row.revoked) throw unauthorized('Token revoked');
+    if (row.revoked || row.user.token_generation !== claims.gen) throw unauthorized('Token revoked');
     return {
       role: row.user.role,
       user: row.user,

@@ -16,6 +16,8 @@ export interface JwtClaims {
   /** Seconds since the epoch. */
   exp: number;
   iat: number;
+  /** The user's token generation when it was issued (0 for tokens from before it existed). */
+  gen: number;
 }
 
 export class JwtCodec {
@@ -30,10 +32,10 @@ export class JwtCodec {
   }
 
   /** A new token for `sub`; returns it with its claims. */
-  async sign(sub: string, role: string): Promise<{ token: string; claims: JwtClaims }> {
+  async sign(sub: string, role: string, gen = 0): Promise<{ token: string; claims: JwtClaims }> {
     const iat = Math.floor(Date.now() / 1000);
-    const claims: JwtClaims = { sub, role, jti: randomUUID(), iat, exp: iat + this.ttlSeconds };
-    const token = await new SignJWT({ role })
+    const claims: JwtClaims = { sub, role, jti: randomUUID(), iat, exp: iat + this.ttlSeconds, gen };
+    const token = await new SignJWT({ role, gen })
       .setProtectedHeader({ alg: ALG, typ: 'JWT' })
       .setSubject(sub)
       .setJti(claims.jti)
@@ -49,7 +51,9 @@ export class JwtCodec {
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: [ALG], issuer: ISSUER, requiredClaims: ['sub', 'jti', 'exp', 'iat'] });
       if (typeof payload.role !== 'string') throw unauthorized('Invalid token');
-      return { sub: payload.sub as string, role: payload.role, jti: payload.jti as string, exp: payload.exp as number, iat: payload.iat as number };
+      const gen = payload.gen ?? 0;
+      if (typeof gen !== 'number' || !Number.isSafeInteger(gen)) throw unauthorized('Invalid token');
+      return { sub: payload.sub as string, role: payload.role, jti: payload.jti as string, exp: payload.exp as number, iat: payload.iat as number, gen };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw unauthorized('Token expired');
       throw unauthorized('Invalid token');

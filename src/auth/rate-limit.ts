@@ -45,6 +45,14 @@ export class RateLimiter {
     this.windows.set(key, { startedAt: this.now(), count: 1 });
   }
 
+  /** Takes back one counted attempt of `key` (it succeeded). */
+  undo(key: string): void {
+    const w = this.current(key);
+    if (w === undefined) return;
+    w.count--;
+    if (w.count <= 0) this.windows.delete(key);
+  }
+
   /** Forgets `key` (after a success). */
   reset(key: string): void {
     this.windows.delete(key);

@@ -52,9 +52,18 @@ export class SessionRegistry {
     return this.closeWhere((p) => p.tokenId === tokenId, reason);
   }
 
-  /** Closes every session of a user (any of their tokens), e.g. when the user is deleted. */
-  closeByUser(userPublicId: string, reason = 'user removed'): number {
-    return this.closeWhere((p) => p.user.public_id === userPublicId, reason);
+  /**
+   * Closes the sessions of a user: all of them (the user is deleted), or those of one kind of
+   * token (`login` after a password change, `person` — every token acting with the user's own
+   * role, not their devices — after a role change).
+   */
+  closeByUser(userPublicId: string, reason = 'user removed', which: 'all' | 'login' | 'person' = 'all'): number {
+    return this.closeWhere(
+      (p) =>
+        p.user.public_id === userPublicId &&
+        (which === 'all' || (which === 'login' ? p.kind === 'login' : p.role !== 'device')),
+      reason,
+    );
   }
 
   /** Closes every device session of a plugin instance (its tokens go with it). */

@@ -64,6 +64,8 @@ export const users = pgTable('users', {
   email: varchar('email', { length: 255 }).unique(),
   password_hash: text('password_hash').notNull(),
   role: userRole('role').notNull().default('viewer'),
+  /** Bumped when the password changes: login tokens carry it (`gen`) and older ones stop working. */
+  token_generation: integer('token_generation').notNull().default(0),
 });
 
 export const events = pgTable('events', {

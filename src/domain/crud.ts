@@ -7,7 +7,7 @@ import type { SQL } from 'drizzle-orm';
 import type { Principal } from '../auth/principal.js';
 import type { ResourceName } from '../db/entities.js';
 import type { HubTable, NewRow, Repository, Row } from '../db/repository.js';
-import { forbidden } from '../errors.js';
+import { forbidden, notFound } from '../errors.js';
 import type { OpDef } from '../protocol/ops.js';
 import { toRecord, type WireRecord } from '../protocol/records.js';
 import { ByPublicId, ListQuery, createSchema, updateSchema, withoutReadOnly, type WritableResource } from '../protocol/schemas.js';
@@ -31,6 +31,12 @@ export interface ResourceSpec<T extends HubTable> {
   toUpdate?(data: Data, p: Principal, row: Row<T>): Partial<NewRow<T>> | Promise<Partial<NewRow<T>>>;
   /** The reply to `create` (default: the record). */
   created?(row: Row<T>, extra: unknown): WireRecord;
+  /** Writes an update instead of the repository (in a transaction of its own, say). */
+  update?(publicId: string, values: Partial<NewRow<T>>, p: Principal, row: Row<T>): Promise<Row<T>>;
+  /** Runs after an update is committed (close sockets whose rights changed, say). */
+  updated?(before: Row<T>, after: Row<T>, values: Partial<NewRow<T>>, p: Principal): void;
+  /** Deletes instead of the repository; returns whether a row was deleted. */
+  remove?(row: Row<T>, p: Principal): Promise<boolean>;
   /** Checks before a delete (the last admin stays, say). */
   beforeDelete?(row: Row<T>, p: Principal): void | Promise<void>;
   /** Runs after a delete (close sockets of a deleted token, say). */
@@ -109,7 +115,9 @@ export function crudOps<T extends HubTable>(spec: ResourceSpec<T>, changed: (res
         }
         const { public_id: _id, ...fields } = data;
         const values = spec.toUpdate === undefined ? (fields as Partial<NewRow<T>>) : await spec.toUpdate(fields, principal, row);
-        const updated = await spec.repo.update(row.public_id, values);
+        const updated =
+          spec.update === undefined ? await spec.repo.update(row.public_id, values) : await spec.update(row.public_id as string, values, principal, row);
+        spec.updated?.(row, updated, values, principal);
         await changed(spec.name);
         return recordOf(spec, updated);
       },
@@ -127,7 +135,10 @@ export function crudOps<T extends HubTable>(spec: ResourceSpec<T>, changed: (res
           throw forbidden(`Not allowed to delete this ${spec.repo.entity}`);
         }
         await spec.beforeDelete?.(row, principal);
-        const result = await spec.repo.deleteByPublicId(row.public_id);
+        let result: { status: 'success'; message: string };
+        if (spec.remove === undefined) result = await spec.repo.deleteByPublicId(row.public_id);
+        else if (await spec.remove(row, principal)) result = { status: 'success', message: `${spec.repo.entity} deleted` };
+        else throw notFound(spec.repo.entity, row.public_id as string);
         spec.deleted?.(row, principal);
         await changed(spec.name);
         return result;

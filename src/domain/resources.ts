@@ -13,7 +13,8 @@ import type { Db } from '../db/database.js';
 import { RESOURCES, type ResourceName } from '../db/entities.js';
 import { Repository } from '../db/repository.js';
 import * as t from '../db/schema.js';
-import { conflict, forbidden, invalid, type ErrorDetail } from '../errors.js';
+import { mapDbError } from '../db/db-errors.js';
+import { conflict, forbidden, invalid, notFound, type ErrorDetail } from '../errors.js';
 import type { OpDef } from '../protocol/ops.js';
 import { toRecord } from '../protocol/records.js';
 import { ADMIN } from './access.js';
@@ -55,6 +56,11 @@ export type Repositories = ReturnType<typeof createRepositories>;
 
 const me = (p: Principal): string => p.user.public_id;
 
+/** A transaction of the hub's database. */
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** The advisory lock taken around changes that could leave the hub without an admin. */
+const ADMIN_LOCK_KEY = 0x4855_4231; // 'HUB1'
+
 /** Dashboards a caller may see: global ones and its own (admins: all). */
 function visibleDashboards(p: Principal): SQL | undefined {
   return ADMIN(p) ? undefined : or(eq(t.dashboards.is_global, true), eq(t.dashboards.user_public_id, me(p)));
@@ -76,9 +82,23 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
     return dashboard?.user_public_id === me(p);
   };
 
-  const countAdmins = async (): Promise<number> => {
-    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(t.users).where(eq(t.users.role, 'admin'));
-    return row?.n ?? 0;
+  /**
+   * Runs `fn` in a transaction holding the users lock, so that checking "is this the last admin?"
+   * and the write that depends on it cannot interleave with another admin's demotion or deletion.
+   */
+  const underAdminLock = <R>(fn: (tx: Tx) => Promise<R>): Promise<R> =>
+    db
+      .transaction(async (tx) => {
+        await tx.execute(sql`SELECT pg_advisory_xact_lock(${ADMIN_LOCK_KEY})`);
+        return fn(tx);
+      })
+      .catch((err: unknown) => {
+        throw mapDbError(err, 'User');
+      });
+  /** Would removing `publicId` from the admins leave none? (Inside the lock.) */
+  const isLastAdmin = async (tx: Tx, publicId: string): Promise<boolean> => {
+    const admins = await tx.select({ id: t.users.public_id }).from(t.users).where(eq(t.users.role, 'admin'));
+    return admins.length <= 1 && admins.some((a) => a.id === publicId);
   };
 
   const specs = [
@@ -94,15 +114,32 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
       },
       toUpdate: async (data, p, row) => {
         const { password, ...rest } = data as { password?: string; role?: 'admin' | 'operator' | 'viewer' };
-        if (rest.role !== undefined && rest.role !== row.role) {
-          if (!ADMIN(p)) throw forbidden('Only an admin can change roles');
-          if (row.role === 'admin' && (await countAdmins()) <= 1) throw conflict('The last admin cannot be demoted');
-        }
+        if (rest.role !== undefined && rest.role !== row.role && !ADMIN(p)) throw forbidden('Only an admin can change roles');
         return password === undefined ? rest : { ...rest, password_hash: await hashPassword(password) };
       },
-      beforeDelete: async (row) => {
-        if (row.role === 'admin' && (await countAdmins()) <= 1) throw conflict('The last admin cannot be deleted');
+      update: (publicId, values) =>
+        underAdminLock(async (tx) => {
+          if (values.role !== undefined && values.role !== 'admin' && (await isLastAdmin(tx, publicId))) {
+            throw conflict('The last admin cannot be demoted');
+          }
+          // A new password ends every login token issued before it (they carry the generation).
+          const set = values.password_hash === undefined ? values : { ...values, token_generation: sql`${t.users.token_generation} + 1` };
+          const [updated] = await tx.update(t.users).set(set).where(eq(t.users.public_id, publicId)).returning();
+          if (updated === undefined) throw notFound('User', publicId);
+          return updated;
+        }),
+      updated: (before, after, values) => {
+        // Rights follow the user at once: the sockets close (1008) and reconnect with the new role.
+        // After the reply is written (same tick), as for logout.
+        if (after.role !== before.role) setImmediate(() => sessions.closeByUser(after.public_id, 'role changed', 'person'));
+        else if (values.password_hash !== undefined) setImmediate(() => sessions.closeByUser(after.public_id, 'password changed', 'login'));
       },
+      remove: (row) =>
+        underAdminLock(async (tx) => {
+          if (await isLastAdmin(tx, row.public_id)) throw conflict('The last admin cannot be deleted');
+          const deleted = await tx.delete(t.users).where(eq(t.users.public_id, row.public_id)).returning({ id: t.users.id });
+          return deleted.length > 0;
+        }),
       deleted: (row) => void sessions.closeByUser(row.public_id),
     } satisfies ResourceSpec<typeof t.users>,
     {

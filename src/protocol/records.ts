@@ -5,7 +5,7 @@
  */
 
 /** Columns that never leave the hub. */
-const HIDDEN: ReadonlySet<string> = new Set(['id', 'password_hash', 'token_hash', 'secret', 'file_path']);
+const HIDDEN: ReadonlySet<string> = new Set(['id', 'password_hash', 'token_hash', 'secret', 'file_path', 'token_generation']);
 
 export type WireRecord = Record<string, unknown>;
 

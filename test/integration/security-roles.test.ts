@@ -33,6 +33,7 @@ const EXPECTED: Record<string, Role[]> = {
   ...prefix('api_tokens', crud(P, P, A)),
   'auth.me': ALL,
   'auth.logout': ALL,
+  'auth.change_password': P,
   ingest: ['admin', 'operator', 'device'],
   subscribe: ALL,
   unsubscribe: ALL,
