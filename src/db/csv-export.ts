@@ -16,7 +16,7 @@ export async function exportExperimentCsv(pool: Pool, experimentPublicId: string
   if (!isUuid(experimentPublicId)) throw new Error('experiment id must be a UUID');
   const sql = `COPY (
       SELECT to_char(d."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "timestamp",
-             e.name AS event_name, e.public_id AS event_public_id, d.value, e.unit,
+             ${neutralised('e.name')} AS event_name, e.public_id AS event_public_id, d.value, ${neutralised('e.unit')} AS unit,
              d.public_id AS datapoint_public_id
         FROM datapoints d JOIN events e ON e.public_id = d.event_public_id
        WHERE d.experiment_public_id = '${experimentPublicId.toLowerCase()}'
@@ -39,6 +39,15 @@ export async function exportExperimentCsv(pool: Pool, experimentPublicId: string
     if (!released) done(new Error('export aborted'));
   });
   return source.pipe(crlf);
+}
+
+/**
+ * A text column made safe to open in a spreadsheet (OWASP, CSV injection): a cell that starts
+ * with `=`, `+`, `-`, `@`, tab or CR would run as a formula, so it gets a leading `'`. COPY still
+ * quotes whatever needs quoting after that. Numbers are not text and are left alone (`-1.5`).
+ */
+function neutralised(column: string): string {
+  return `CASE WHEN ${column} ~ '^[-=+@\t\r]' THEN '''' || ${column} ELSE ${column} END`;
 }
 
 /** PostgreSQL ends CSV records with LF; RFC 4180 wants CRLF. Newlines inside quotes stay. */

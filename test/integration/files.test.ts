@@ -139,6 +139,39 @@ describe('experiment CSV export', () => {
     );
   });
 
+  it('regression: neutralises spreadsheet formulas in text cells and keeps numbers numbers (OWASP CSV injection)', async () => {
+    const running = await admin.request<Rec>('experiments.list', { filter: { stopped_on: null } });
+    for (const item of running.items) await admin.request('experiments.stop', { public_id: item.public_id });
+    const exp = await admin.request<Rec>('experiments.create', { name: 'csv-formulas' });
+    await admin.request('experiments.stop', { public_id: exp.public_id });
+    // Each text that a spreadsheet would run as a formula, with what the export must show.
+    const cases: [name: string, unit: string, row: string][] = [
+      ['=HYPERLINK("http://x","y")', 'C', `"'=HYPERLINK(""http://x"",""y"")",`],
+      ['+1+2', '-3', "'+1+2"],
+      ['@SUM(A1)', '@', "'@SUM(A1)"],
+      ['\tcmd', '=1', "'\tcmd"],
+      ['\rcr', '+', `"'\rcr"`],
+      ['plain-name', 'mV', 'plain-name'],
+    ];
+    let ts = Date.parse('2026-02-01T00:00:00.000Z');
+    const expected: string[] = [];
+    for (const [name, unit, cell] of cases) {
+      const ev = await admin.request<Rec>('events.create', { name, unit });
+      const id = randomUUID();
+      await h.database.pool.query(
+        `INSERT INTO datapoints (public_id, event_public_id, experiment_public_id, value, "timestamp") VALUES ($1, $2, $3, -1.5, $4)`,
+        [id, ev.public_id, exp.public_id, new Date(ts)],
+      );
+      const unitCell = /^[=+\-@\t\r]/.test(unit) ? `'${unit}` : unit;
+      expected.push(`${new Date(ts).toISOString()},${cell.endsWith(',') ? cell.slice(0, -1) : cell},${ev.public_id},-1.5,${unitCell},${id}`);
+      ts += 1000;
+    }
+    const res = await get(`${h.baseUrl}/api/experiments/${exp.public_id}/export.csv`, h.adminToken);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toBe(['timestamp,event_name,event_public_id,value,unit,datapoint_public_id', ...expected, ''].join('\r\n'));
+  });
+
   it('answers 404 for an unknown experiment and 403 for a device', async () => {
     const missing = randomUUID();
     expect((await get(`${h.baseUrl}/api/experiments/${missing}/export.csv`, h.adminToken)).status).toBe(404);
