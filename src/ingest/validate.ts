@@ -99,7 +99,10 @@ export function validateIngest(
         fail(`/points/${i}/channel`, 'is mapped to no event');
       }
     }
-    if (typeof value !== 'number' || !Number.isFinite(value)) fail(`/points/${i}/value`, 'must be a finite number');
+    // Only a number goes into the Float64Array: storing anything else converts it, and a BigInt
+    // (MessagePack ext) or an object without a primitive form would throw a TypeError there.
+    const finite = typeof value === 'number' && Number.isFinite(value);
+    if (!finite) fail(`/points/${i}/value`, 'must be a finite number');
     let time = now;
     if (t !== undefined) {
       if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > latest) {
@@ -110,7 +113,7 @@ export function validateIngest(
       events[i] = ref;
       eventBytes[i] = ref.bytes;
     }
-    values[i] = value as number;
+    values[i] = finite ? value : Number.NaN;
     ts[i] = time;
   }
 
