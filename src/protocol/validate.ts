@@ -25,11 +25,20 @@ export interface Validator {
 /** Most details reported for one value; enough to fix it, bounded for hostile input. */
 const MAX_DETAILS = 50;
 
+/**
+ * Deepest nesting of a request's `data` that reaches TypeBox. Some of its checks recurse
+ * (uniqueItems hashes each item), so a value nested thousands of levels deep would overflow the
+ * stack and answer 500; JSON-valued fields have their own, smaller bound (json-value.ts).
+ */
+export const MAX_DATA_DEPTH = 64;
+
 /** Compiles `schema` once; `assert` is then cheap. */
 export function compileSchema(schema: TSchema): Validator {
   const check = TypeCompiler.Compile(schema);
   return {
     assert(value) {
+      const tooDeep = fieldNestedBeyond(value, MAX_DATA_DEPTH);
+      if (tooDeep !== undefined) throw invalid([{ path: tooDeep, message: `must be nested at most ${MAX_DATA_DEPTH} levels deep` }]);
       if (check.Check(value)) return;
       const details: ErrorDetail[] = [];
       const seen = new Set<string>();
@@ -55,4 +64,21 @@ function messageOf(error: ValueError): string {
     return jsonValueProblem(v) ?? 'must be a JSON value';
   }
   return error.message;
+}
+
+/**
+ * The JSON Pointer of the top-level field of `value` that nests arrays and objects deeper than
+ * `maxDepth`, or undefined. Iterative, so a hostile value cannot overflow the stack here either.
+ */
+function fieldNestedBeyond(value: unknown, maxDepth: number): string | undefined {
+  const stack: { v: unknown; depth: number; field: string }[] = [{ v: value, depth: 0, field: '' }];
+  while (stack.length > 0) {
+    const { v, depth, field } = stack.pop() as { v: unknown; depth: number; field: string };
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) continue;
+    if (depth > maxDepth) return field;
+    for (const [key, child] of Object.entries(v)) {
+      stack.push({ v: child, depth: depth + 1, field: depth === 0 ? `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}` : field });
+    }
+  }
+  return undefined;
 }
