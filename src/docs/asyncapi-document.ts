@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { SessionRegistry } from '../auth/sessions.js';
 import { buildOpRegistry } from '../domain/all-ops.js';
 import { createRepositories } from '../domain/resources.js';
+import { Catalog } from '../ingest/catalog.js';
 import { IngestService } from '../ingest/ingest-service.js';
 import { LiveService } from '../live/live-service.js';
 import { buildAsyncApi } from '../protocol/asyncapi.js';
@@ -27,10 +28,15 @@ function absent<T>(what: string): T {
   ) as T;
 }
 
-/** The registry the hub serves, built with no database, socket or file store behind it. */
+/**
+ * The registry the hub serves, built with no database, socket or file store behind it. The
+ * in-memory parts (sessions, the ingest catalog, which only reads the database when reloaded)
+ * are real; what stands for I/O is {@link absent}.
+ */
 export function docsOpRegistry(): OpRegistry {
   const log = pino({ level: 'silent' });
   const db = absent<never>('the database');
+  const catalog = new Catalog(db, log);
   return buildOpRegistry({
     db,
     repos: createRepositories(db),
@@ -39,8 +45,8 @@ export function docsOpRegistry(): OpRegistry {
     log,
     removeFile: absent('the file store'),
     changed: absent('the catalog'),
-    ingest: new IngestService(absent('the ingest queue'), absent('the COPY writer'), absent('the catalog'), absent('the metrics'), 0),
-    live: new LiveService(absent('the live pool'), absent('the catalog'), 0, log),
+    ingest: new IngestService(absent('the ingest queue'), absent('the COPY writer'), catalog, absent('the metrics'), 0),
+    live: new LiveService(absent('the live pool'), catalog, 0, log),
   });
 }
 
