@@ -25,6 +25,10 @@ export interface Config {
   readonly queueCapacity: number;
   readonly maxFrameBytes: number;
   readonly maxUploadBytes: number;
+  /** A CSV export or download whose client takes no bytes for this long is cut. */
+  readonly exportStallMs: number;
+  /** How long a CSV export waits for a free export slot before `503 busy`. */
+  readonly exportWaitMs: number;
   readonly subscriberBufferBytes: number;
   readonly logLevel: LogLevel;
   /** Run on the slow JavaScript fallback of uWebSockets.js instead of refusing to start. */
@@ -81,6 +85,8 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     queueCapacity: read.integer('HUB_QUEUE_CAPACITY', 200_000, 1, 100_000_000),
     maxFrameBytes: read.integer('HUB_MAX_FRAME_BYTES', 1_048_576, 1024, 256 * 1_048_576),
     maxUploadBytes: read.integer('HUB_MAX_UPLOAD_BYTES', 536_870_912, 1, Number.MAX_SAFE_INTEGER),
+    exportStallMs: read.integer('HUB_EXPORT_STALL_MS', 30_000, 100, 3_600_000),
+    exportWaitMs: read.integer('HUB_EXPORT_WAIT_MS', 5_000, 0, 600_000),
     subscriberBufferBytes: read.integer('HUB_SUBSCRIBER_BUFFER_BYTES', 1_048_576, 1024, 1024 * 1_048_576),
     logLevel: read.oneOf('HUB_LOG_LEVEL', 'info', LOG_LEVELS),
     allowUwsFallback: read.boolean('HUB_ALLOW_UWS_FALLBACK', false),

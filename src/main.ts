@@ -22,7 +22,7 @@ import { LiveService } from './live/live-service.js';
 import { buildOpRegistry } from './domain/all-ops.js';
 import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
-import { FileService } from './domain/files.js';
+import { DEFAULT_EXPORT_LIMITS, FileService } from './domain/files.js';
 import { PluginPresence } from './domain/plugin-presence.js';
 import { createRepositories } from './domain/resources.js';
 import { createLogger, type Logger } from './log.js';
@@ -107,6 +107,11 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
 
     const repos = createRepositories(database.db);
     const fileStore = new FileStore(path.join(config.dataDir, 'files'));
+    // CSV exports last as long as their client reads: a small pool of their own, never the main pool's.
+    const exportLimits = { ...DEFAULT_EXPORT_LIMITS, stallMs: config.exportStallMs, waitMs: config.exportWaitMs };
+    const exportPool = createPool(database.url, { max: exportLimits.total, applicationName: 'telemetry-hub-export' });
+    exportPool.on('error', (err) => log.warn({ err }, 'idle export connection lost'));
+    started.push(() => exportPool.end());
     const ops = buildOpRegistry({
       db: database.db,
       repos,
@@ -135,7 +140,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       sessions,
       ops,
       maxFrameBytes: config.maxFrameBytes,
-      files: new FileService(database, repos, fileStore),
+      files: new FileService(database, repos, fileStore, { pool: exportPool, limits: exportLimits }),
       maxUploadBytes: config.maxUploadBytes,
       onOpen: ({ principal }) => {
         if (principal.pluginInstancePublicId !== null) presence.connected(principal.pluginInstancePublicId);

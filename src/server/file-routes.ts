@@ -69,12 +69,19 @@ export function registerFileRoutes(app: TemplatedApp, deps: FileRouteDeps): void
       try {
         const principal = await authenticator.authenticate(token);
         const file = await files.openDownload(principal, 'firmware_updates', id);
-        await pipeToResponse(res, state, file.stream, {
-          'content-type': 'application/octet-stream',
-          'content-disposition': `attachment; filename="firmware-${file.name}.bin"`,
-          'x-content-sha256': file.sha256,
-          'x-content-length': String(file.size),
-        });
+        // uWS writes Content-Length itself from tryEnd's total (a header of our own would be sent twice).
+        await pipeToResponse(
+          res,
+          state,
+          file.stream,
+          {
+            'content-type': 'application/octet-stream',
+            'content-disposition': `attachment; filename="firmware-${file.name}.bin"`,
+            'x-content-sha256': file.sha256,
+            'x-content-length': String(file.size),
+          },
+          { size: file.size, stallMs: files.exportLimits.stallMs },
+        );
       } catch (err) {
         sendError(res, state, err);
       }
@@ -88,10 +95,19 @@ export function registerFileRoutes(app: TemplatedApp, deps: FileRouteDeps): void
       try {
         const principal = await authenticator.authenticate(token);
         const csv = await files.exportCsv(principal, id);
-        await pipeToResponse(res, state, csv.stream, {
-          'content-type': 'text/csv; charset=utf-8',
-          'content-disposition': `attachment; filename="experiment-${id.toLowerCase()}.csv"`,
-        });
+        // The size is unknown until the end: chunked. A client that stops reading is cut after
+        // stallMs, which closes the stream and so gives back its connection and export slot.
+        const outcome = await pipeToResponse(
+          res,
+          state,
+          csv.stream,
+          {
+            'content-type': 'text/csv; charset=utf-8',
+            'content-disposition': `attachment; filename="experiment-${id.toLowerCase()}.csv"`,
+          },
+          { stallMs: files.exportLimits.stallMs },
+        );
+        if (outcome === 'stalled') log.info({ id, user: principal.user.public_id }, 'export cut: the client stopped reading');
       } catch (err) {
         sendError(res, state, err);
       }

@@ -2,55 +2,132 @@
 import type { Readable } from 'node:stream';
 import { HubError } from '../errors.js';
 import type { Upload } from '../domain/file-store.js';
-import { statusLine, type AbortState } from './http.js';
+import { sendError, statusLine, type AbortState } from './http.js';
 import type { HttpResponse } from './uws.js';
 
-/** Streams `source` as the response body; pauses it while uWS cannot take more. */
+/** How a streamed response ended. `stalled`: the client took nothing for `stallMs` and was cut. */
+export type StreamOutcome = 'done' | 'aborted' | 'stalled' | 'failed';
+
+export interface StreamOptions {
+  /** The body's size when known: sent as `Content-Length` (else the body is chunked). */
+  readonly size?: number;
+  /** A client that takes no bytes for this long is disconnected and the source released. */
+  readonly stallMs: number;
+}
+
+/**
+ * Streams `source` as a `200` body; pauses it while uWS cannot take more, and cuts the connection
+ * of a client that stops reading for `stallMs`. Resolves once the source is finished with (ended
+ * or destroyed), so whatever the source holds (a database connection) is released by then.
+ *
+ * With a known size the body goes out by `tryEnd` (uWS' VideoStreamer pattern): uWS sends
+ * `Content-Length`, and `onWritable` retries what a full socket did not take. Chunked bodies are
+ * wholly buffered by `write`, so `onWritable` only resumes the source, whose next write drains.
+ */
 export function pipeToResponse(
   res: HttpResponse,
   state: AbortState,
   source: Readable,
   headers: Record<string, string>,
-): Promise<void> {
+  options: StreamOptions,
+): Promise<StreamOutcome> {
+  const { size, stallMs } = options;
   return new Promise((resolve) => {
+    let settled = false;
     let started = false;
+    let stallTimer: NodeJS.Timeout | undefined;
+    // Known size only: the part of the last chunk uWS did not take, and the write offset it starts at.
+    let unsent: Buffer | undefined;
+    let unsentOffset = 0;
+
+    const settle = (outcome: StreamOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(stallTimer);
+      source.destroy();
+      resolve(outcome);
+    };
+    const cut = (outcome: StreamOutcome): void => {
+      const live = !state.aborted && !settled;
+      settle(outcome);
+      // Headers may be out already: all we can do is cut the connection (the client sees a short body).
+      if (live) res.close();
+    };
+    const armStall = (): void => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(() => cut('stalled'), stallMs);
+    };
     const start = (): void => {
       if (started) return;
       started = true;
       res.writeStatus(statusLine(200));
       for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
     };
-    const finish = (): void => {
-      source.destroy();
-      resolve();
+    /** Sends `chunk` (corked by the caller); false when uWS is full and the source must wait. */
+    const send = (chunk: Buffer): boolean => {
+      start();
+      if (size === undefined) return res.write(chunk);
+      const offset = res.getWriteOffset();
+      const [ok, done] = res.tryEnd(chunk, size);
+      if (done) settle('done');
+      else if (!ok) {
+        unsent = chunk;
+        unsentOffset = offset;
+      }
+      return ok || done;
     };
-    state.onAbort(finish);
+    const onWritable = (offset: number): boolean => {
+      if (settled) return true;
+      armStall();
+      if (unsent === undefined) {
+        // Chunked: uWS holds the whole chunk; the next write drains it.
+        clearTimeout(stallTimer);
+        source.resume();
+        return true;
+      }
+      const rest = unsent.subarray(offset - unsentOffset);
+      const [ok, done] = res.tryEnd(rest, size ?? 0);
+      if (done) settle('done');
+      else if (ok) {
+        unsent = undefined;
+        clearTimeout(stallTimer);
+        source.resume();
+      } else {
+        unsent = rest;
+        unsentOffset = offset;
+      }
+      return ok;
+    };
+
+    state.onAbort(() => settle('aborted'));
     source.on('data', (chunk: Buffer) => {
-      if (state.aborted) return finish();
+      if (settled) return;
+      if (state.aborted) return settle('aborted');
       let ok = true;
       res.cork(() => {
-        start();
-        ok = res.write(chunk);
+        ok = send(chunk);
       });
-      if (!ok) {
+      if (!ok && !settled) {
         source.pause();
-        res.onWritable(() => {
-          source.resume();
-          return true;
-        });
+        armStall();
+        res.onWritable(onWritable);
       }
     });
     source.once('end', () => {
-      if (!state.aborted) res.cork(() => {
+      if (settled) return;
+      if (state.aborted) return settle('aborted');
+      if (size !== undefined && started) return cut('failed'); // shorter than announced
+      res.cork(() => {
         start();
         res.end();
       });
-      resolve();
+      settle('done');
     });
-    source.once('error', () => {
-      // Headers may be out already: all we can do is cut the connection so the client sees a short body.
-      if (!state.aborted) res.close();
-      resolve();
+    source.once('error', (err) => {
+      if (settled) return;
+      if (started) return cut('failed');
+      settle('failed');
+      sendError(res, state, err);
     });
   });
 }
@@ -69,21 +146,45 @@ export function bodyToUpload(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let size = 0;
+    let paused = false;
+    let settled = false;
+    const resume = (): void => {
+      if (!paused) return;
+      paused = false;
+      if (!state.aborted) res.resume();
+    };
     const take = (chunk: Buffer, isLast: boolean): void => {
+      if (settled) return;
       size += chunk.length;
       if (size > limit) {
+        settled = true;
+        // The rest of the body is read and dropped (BodyBuffer.discard): let the socket read.
+        resume();
         reject(new HubError('too_large', `The upload is over HUB_MAX_UPLOAD_BYTES (${limit})`));
         return;
       }
-      if (!upload.write(chunk)) {
+      const accepted = upload.write(chunk);
+      if (isLast) {
+        // The disk may still be behind, but `commit` waits for it. The socket must read again:
+        // a drain never comes once the file is ended, and a paused socket would never see the
+        // next request of a keep-alive connection (regression test: files-keepalive.test.ts).
+        settled = true;
+        resume();
+        resolve();
+        return;
+      }
+      if (!accepted && !paused) {
+        paused = true;
         res.pause();
         upload.onDrain(() => {
-          if (!state.aborted) res.resume();
+          if (!settled) resume();
         });
       }
-      if (isLast) resolve();
     };
-    state.onAbort(() => reject(new Error('aborted')));
+    state.onAbort(() => {
+      settled = true;
+      reject(new Error('aborted'));
+    });
     body.drainInto(take);
   });
 }
