@@ -107,6 +107,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
 
     const repos = createRepositories(database.db);
     const fileStore = new FileStore(path.join(config.dataDir, 'files'));
+    const removedTemp = await fileStore.cleanTemp();
+    if (removedTemp > 0) log.info({ removed: removedTemp }, 'removed temp upload files of a hub that stopped mid-upload');
     // CSV exports last as long as their client reads: a small pool of their own, never the main pool's.
     const exportLimits = { ...DEFAULT_EXPORT_LIMITS, stallMs: config.exportStallMs, waitMs: config.exportWaitMs };
     const exportPool = createPool(database.url, { max: exportLimits.total, applicationName: 'telemetry-hub-export' });

@@ -70,32 +70,50 @@ export class FileService {
     return FILE_RESOURCES[resource].kind;
   }
 
-  /** Records a completed upload on its record and returns the record. */
+  /**
+   * Records a completed upload on its record (path, hash and size in one UPDATE, so they always
+   * describe the same bytes), then removes the file it replaces. Returns the record.
+   */
   async saveUpload(resource: FileResource, publicId: string, file: StoredFile): Promise<WireRecord> {
     const { table } = FILE_RESOURCES[resource];
-    const [row] = await this.database.db
-      .update(table)
-      .set({ file_path: file.relativePath, file_hash_sha256: file.sha256, file_size_bytes: file.size })
-      .where(eq(table.public_id, publicId.toLowerCase()))
-      .returning();
-    if (row === undefined) {
+    const id = publicId.toLowerCase();
+    // The row lock orders concurrent uploads: each one sees the path of the one before it.
+    const saved = await this.database.db.transaction(async (tx) => {
+      const [before] = await tx.select({ file_path: table.file_path }).from(table).where(eq(table.public_id, id)).for('update');
+      if (before === undefined) return undefined;
+      const [row] = await tx
+        .update(table)
+        .set({ file_path: file.relativePath, file_hash_sha256: file.sha256, file_size_bytes: file.size })
+        .where(eq(table.public_id, id))
+        .returning();
+      return { row: row!, previous: before.file_path };
+    });
+    if (saved === undefined) {
       // Deleted while uploading: drop the orphan file.
       await this.store.remove(file.relativePath);
       return this.repos[resource].getOr404(publicId) as never;
     }
-    return toRecord(resource, row);
+    if (saved.previous !== null && saved.previous !== file.relativePath) await this.store.remove(saved.previous);
+    return toRecord(resource, saved.row);
   }
 
   /** The stored file of a record. Firmware: admins and any device; plugin packages: admins. */
   async openDownload(principal: Principal, resource: FileResource, publicId: string) {
     const mayRead = principal.role === 'admin' || (resource === 'firmware_updates' && principal.role === 'device');
     if (!mayRead) throw forbidden('Not allowed to download this file');
-    const row = await this.repos[resource].getOr404(publicId);
-    if (row.file_path === null) throw new HubError('not_found', `${this.repos[resource].entity} '${row.public_id}' has no file`);
-    const { stream, size } = await this.store.open(row.file_path);
-    return { stream, size, sha256: row.file_hash_sha256 ?? '', name: `${resource === 'firmware_updates' ? (row as { version: string }).version : (row as { package_name: string }).package_name}` };
+    for (let attempt = 0; ; attempt++) {
+      const row = await this.repos[resource].getOr404(publicId);
+      if (row.file_path === null) throw new HubError('not_found', `${this.repos[resource].entity} '${row.public_id}' has no file`);
+      try {
+        const { stream, size } = await this.store.open(row.file_path);
+        const name = resource === 'firmware_updates' ? (row as { version: string }).version : (row as { package_name: string }).package_name;
+        return { stream, size, sha256: row.file_hash_sha256 ?? '', name };
+      } catch (err) {
+        // A new upload replaced the file between reading the row and opening it: read the row again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
+      }
+    }
   }
-
 
   /**
    * The CSV export of an experiment, for any user (viewer and up), on an export slot that is
