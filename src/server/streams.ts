@@ -78,7 +78,6 @@ export function pipeToResponse(
     };
     const onWritable = (offset: number): boolean => {
       if (settled) return true;
-      armStall();
       if (unsent === undefined) {
         // Chunked: uWS holds the whole chunk; the next write drains it.
         clearTimeout(stallTimer);
@@ -93,8 +92,10 @@ export function pipeToResponse(
         clearTimeout(stallTimer);
         source.resume();
       } else {
+        // Some bytes went: that is progress, the stall bound starts again.
         unsent = rest;
         unsentOffset = offset;
+        armStall();
       }
       return ok;
     };
