@@ -56,6 +56,9 @@ export async function startBenchHub(env: Record<string, string> = {}, nodeArgs: 
       HUB_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
       HUB_LOG_LEVEL: 'info',
       HUB_DEMO: '0',
+      // The load generator is one address and one user opening thousands of sockets.
+      HUB_MAX_SOCKETS_PER_USER: '1000000',
+      HUB_MAX_SOCKETS_PER_ADDRESS: '1000000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -30,6 +30,12 @@ export interface Config {
   /** How long a CSV export waits for a free export slot before `503 busy`. */
   readonly exportWaitMs: number;
   readonly subscriberBufferBytes: number;
+  /** Open sockets per user (login tokens) or per API token; more are refused with 429 at upgrade. */
+  readonly maxSocketsPerUser: number;
+  /** Open sockets per client address, counted before the token is checked. */
+  readonly maxSocketsPerAddress: number;
+  /** A `since` replay whose socket takes nothing for this long ends, closing the socket with 1013. */
+  readonly replayStallMs: number;
   readonly logLevel: LogLevel;
   /** Run on the slow JavaScript fallback of uWebSockets.js instead of refusing to start. */
   readonly allowUwsFallback: boolean;
@@ -88,6 +94,9 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     exportStallMs: read.integer('HUB_EXPORT_STALL_MS', 30_000, 100, 3_600_000),
     exportWaitMs: read.integer('HUB_EXPORT_WAIT_MS', 5_000, 0, 600_000),
     subscriberBufferBytes: read.integer('HUB_SUBSCRIBER_BUFFER_BYTES', 1_048_576, 1024, 1024 * 1_048_576),
+    maxSocketsPerUser: read.integer('HUB_MAX_SOCKETS_PER_USER', 64, 1, 10_000_000),
+    maxSocketsPerAddress: read.integer('HUB_MAX_SOCKETS_PER_ADDRESS', 1024, 1, 10_000_000),
+    replayStallMs: read.integer('HUB_REPLAY_STALL_MS', 30_000, 100, 3_600_000),
     logLevel: read.oneOf('HUB_LOG_LEVEL', 'info', LOG_LEVELS),
     allowUwsFallback: read.boolean('HUB_ALLOW_UWS_FALLBACK', false),
   };

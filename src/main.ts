@@ -91,11 +91,19 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     started.push(() => copyPool.end());
     const queue = new IngestQueue(config.queueCapacity);
     metrics.queueStats = () => ({ depth: queue.depth, capacity: queue.capacity });
-    // Live fan-out and history, on a pool of their own (a replay holds a connection while it streams).
-    const livePool = createPool(database.url, { max: 4, applicationName: 'telemetry-hub-live' });
+    // History queries and `since` replays on pools of their own, so that neither can take the
+    // other's connections nor the main pool's (login, upgrades, CRUD).
+    const livePool = createPool(database.url, { max: 4, applicationName: 'telemetry-hub-live', statementTimeoutMs: QUERY_TIMEOUT_MS });
     livePool.on('error', (err) => log.warn({ err }, 'idle live connection lost'));
     started.push(() => livePool.end());
-    const live = new LiveService(livePool, catalog, config.subscriberBufferBytes, log.child({ module: 'live' }));
+    const replayPool = createPool(database.url, { max: MAX_REPLAYS, applicationName: 'telemetry-hub-replay', statementTimeoutMs: QUERY_TIMEOUT_MS });
+    replayPool.on('error', (err) => log.warn({ err }, 'idle replay connection lost'));
+    started.push(() => replayPool.end());
+    const live = new LiveService(livePool, catalog, config.subscriberBufferBytes, log.child({ module: 'live' }), {
+      pool: replayPool,
+      maxConcurrent: MAX_REPLAYS,
+      stallMs: config.replayStallMs,
+    });
     await live.reloadLatest();
     metrics.liveStats = () => ({ ...live.fanout.stats, subscriptions: live.fanout.subscriptions });
     const writer = new CopyWriter(copyPool, queue, new SequenceStore(), catalog, metrics, log.child({ module: 'copy' }), (points, epoch) =>
@@ -122,8 +130,14 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       log,
       removeFile: (file) => fileStore.remove(file),
       changed: async (resource) => {
-        await catalogChanged(catalog, resource);
-        if (resource === 'datapoints' || resource === 'events') await live.reloadLatest();
+        // The write has committed: a cache that cannot follow now (database busy) is logged and
+        // caught up by the next change or NOTIFY, never reported to the client as a failed write.
+        try {
+          await catalogChanged(catalog, resource);
+          if (resource === 'datapoints' || resource === 'events') await live.reloadLatest();
+        } catch (err) {
+          log.warn({ err, resource }, 'a cache could not follow a committed write');
+        }
       },
       ingest,
       live,
@@ -142,6 +156,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       sessions,
       ops,
       maxFrameBytes: config.maxFrameBytes,
+      maxSocketsPerUser: config.maxSocketsPerUser,
+      maxSocketsPerAddress: config.maxSocketsPerAddress,
       files: new FileService(database, repos, fileStore, { pool: exportPool, limits: exportLimits }),
       maxUploadBytes: config.maxUploadBytes,
       onOpen: ({ principal }) => {
@@ -181,6 +197,10 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
   }
 }
 
+/** `since` replays running at once (each holds a connection of the replay pool). */
+const MAX_REPLAYS = 3;
+/** History queries and replay reads are cancelled by PostgreSQL past this. */
+const QUERY_TIMEOUT_MS = 30_000;
 /** How long shutdown waits for the ingest queue to be written. */
 const DRAIN_TIMEOUT_MS = 30_000;
 /** After this, the process exits whatever is still running. */

@@ -14,7 +14,7 @@ import { hashApiToken } from './api-token-secret.js';
 import { JwtCodec, looksLikeJwt } from './jwt.js';
 import { hashPassword, verifyDecoy, verifyPassword } from './passwords.js';
 import type { Principal, UserRow } from './principal.js';
-import { RateLimiter } from './rate-limit.js';
+import { KeyedSemaphore, RateLimiter } from './rate-limit.js';
 
 export interface LoginResult {
   access_token: string;
@@ -28,16 +28,18 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 /** Failed logins allowed per minute per (address, username), and per address. */
 export const LOGIN_LIMIT_PER_USER = 10;
 export const LOGIN_LIMIT_PER_ADDRESS = 100;
-/** Password checks (argon2, ~50 ms of CPU and 19 MiB each) one address may have running at once. */
+/** Password checks (argon2, ~50 ms of CPU and 19 MiB each) one address may have running at once… */
 export const PASSWORD_CHECKS_PER_ADDRESS = 4;
+/** …and waiting for their turn; more are refused with 429 at once. */
+export const PASSWORD_CHECKS_WAITING_PER_ADDRESS = 16;
 /** Longest username a user can have (PROTOCOL.md §5): longer ones are not looked up. */
 const MAX_USERNAME = 50;
 
 export class Authenticator {
   private readonly perUser = new RateLimiter({ limit: LOGIN_LIMIT_PER_USER, windowMs: 60_000 });
   private readonly perAddress = new RateLimiter({ limit: LOGIN_LIMIT_PER_ADDRESS, windowMs: 60_000 });
-  /** Password checks running, per address (login) or per user (change_password). */
-  private readonly checking = new Map<string, number>();
+  /** Password checks running and waiting, per address (login) or per user (change_password). */
+  private readonly checking = new KeyedSemaphore(PASSWORD_CHECKS_PER_ADDRESS, PASSWORD_CHECKS_WAITING_PER_ADDRESS);
 
   constructor(
     private readonly db: Db,
@@ -106,19 +108,15 @@ export class Authenticator {
 
   /** The user whose password is `password` (undefined when none), with bounded concurrent checks per `slot`. */
   private async checkPassword(slot: string, password: string, find: () => Promise<UserRow | undefined>): Promise<UserRow | undefined> {
-    const running = this.checking.get(slot) ?? 0;
-    if (running >= PASSWORD_CHECKS_PER_ADDRESS) {
+    if (!(await this.checking.acquire(slot))) {
       throw new HubError('rate_limited', 'Too many password checks at once; retry later', { retryAfterMs: 1000 });
     }
-    this.checking.set(slot, running + 1);
     try {
       const user = await find();
       const ok = user === undefined ? await verifyDecoy(password) : await verifyPassword(user.password_hash, password);
       return ok ? user : undefined;
     } finally {
-      const left = (this.checking.get(slot) ?? 1) - 1;
-      if (left === 0) this.checking.delete(slot);
-      else this.checking.set(slot, left);
+      this.checking.release(slot);
     }
   }
 

@@ -68,3 +68,41 @@ export class RateLimiter {
     return w;
   }
 }
+
+/**
+ * At most `running` holders per key at once, and at most `waiting` more queued behind them;
+ * `acquire` resolves false at once when the queue is full too. Keys without holders are
+ * forgotten, so memory follows what is in use.
+ */
+export class KeyedSemaphore {
+  private readonly slots = new Map<string, { running: number; queue: (() => void)[] }>();
+
+  constructor(
+    private readonly running: number,
+    private readonly waiting: number,
+  ) {}
+
+  acquire(key: string): Promise<boolean> {
+    let slot = this.slots.get(key);
+    if (slot === undefined) {
+      slot = { running: 0, queue: [] };
+      this.slots.set(key, slot);
+    }
+    if (slot.running < this.running) {
+      slot.running++;
+      return Promise.resolve(true);
+    }
+    if (slot.queue.length >= this.waiting) return Promise.resolve(false);
+    const queue = slot.queue;
+    return new Promise((resolve) => queue.push(() => resolve(true)));
+  }
+
+  release(key: string): void {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return;
+    const next = slot.queue.shift();
+    // The place passes straight to the next in line.
+    if (next !== undefined) next();
+    else if (--slot.running === 0) this.slots.delete(key);
+  }
+}

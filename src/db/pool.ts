@@ -7,6 +7,8 @@ export type PoolClient = pg.PoolClient;
 export interface PoolOptions {
   max?: number;
   applicationName?: string;
+  /** Statements running longer are cancelled by the server (no user's query runs forever). */
+  statementTimeoutMs?: number;
 }
 
 /** A pool that fails fast (5 s) when the server cannot be reached, instead of hanging. */
@@ -17,6 +19,7 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'telemetry-hub',
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
     // A socket that dies silently (network partition) is noticed instead of hanging a query forever.
     keepAlive: true,
   });

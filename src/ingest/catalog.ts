@@ -31,6 +31,7 @@ export class Catalog {
   private experiment: EventRef | null = null;
   private readonly reloading = new Map<CatalogPart, Promise<void>>();
   private readonly again = new Set<CatalogPart>();
+  private readonly listeners: ((part: CatalogPart) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -64,6 +65,11 @@ export class Catalog {
     })();
     this.reloading.set(part, run);
     return run;
+  }
+
+  /** Calls `listener` after each reload of a part (to drop what the change no longer allows). */
+  onReload(listener: (part: CatalogPart) => void): void {
+    this.listeners.push(listener);
   }
 
   /** The event with this public_id, if it exists. */
@@ -124,5 +130,6 @@ export class Catalog {
       }
     }
     this.log.debug({ part }, 'catalog reloaded');
+    for (const listener of this.listeners) listener(part);
   }
 }

@@ -35,7 +35,8 @@ export interface PendingIngest {
 }
 
 export class IngestQueue {
-  private items: PendingIngest[] = [];
+  /** Slots before `head` were handed out and are cleared at once, so taken messages are not kept alive. */
+  private items: (PendingIngest | undefined)[] = [];
   private head = 0;
   /** Points queued plus points in the batch being written. */
   private points = 0;
@@ -78,10 +79,15 @@ export class IngestQueue {
       if (batch.length > 0 && n + next.points.count > maxPoints) break;
       batch.push(next);
       n += next.points.count;
+      this.items[this.head] = undefined;
       this.head++;
     }
     this.waitingPoints -= n;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      // Empty: start over rather than keep a long array of cleared slots.
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }

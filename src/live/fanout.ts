@@ -22,6 +22,8 @@ export interface SubscriberTransport {
   send(frame: string | Uint8Array): boolean;
   /** Bytes written but not yet sent. */
   bufferedAmount(): number;
+  /** Closes the socket (a subscriber too slow for what it asked for). */
+  close?(code: number, reason: string): void;
 }
 
 /** Points of one commit batch, by event. */
@@ -44,6 +46,8 @@ export class Subscriber {
   replaying: Map<string, { points: [number, number, number][]; overflow: Point | null }> | null = null;
   rateTimer: NodeJS.Timeout | undefined;
   closed = false;
+  /** A device's plugin instance: it may watch only the events mapped to it. */
+  device: string | null = null;
 
   /** Replaced by each `subscribe`: pushes use the encoding of the latest subscribe request. */
   constructor(public transport: SubscriberTransport) {}

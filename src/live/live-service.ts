@@ -20,14 +20,23 @@ const SUBSCRIBER = 'live.subscriber';
 const DRAIN = 'live.drain';
 export const MAX_EVENTS_PER_SUBSCRIBE = 1000;
 export const DEFAULT_QUERY_LIMIT = 10_000;
+/** `since` replays one caller (user, or API token) may have running at once. */
+export const MAX_REPLAYS_PER_CALLER = 2;
+/** Close code for a subscriber too slow for what it asked: reconnect (with `since`). @see PROTOCOL.md §4 */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 export const MAX_QUERY_LIMIT = 100_000;
 
 const Uuid = Type.String({ format: 'uuid' });
+/** The latest time a JavaScript Date (and so a point's `ts`) can hold, in epoch ms. */
+export const MAX_TS = 8_640_000_000_000_000;
+/** Slowest conflation asked for: one push a minute per event (slower is no live view). */
+export const MIN_RATE_HZ = 1 / 60;
+const Ts = () => Type.Number({ minimum: 0, maximum: MAX_TS });
 const SubscribeSchema = Type.Object(
   {
     events: Type.Array(Uuid, { minItems: 1, maxItems: MAX_EVENTS_PER_SUBSCRIBE }),
-    since: Type.Optional(Type.Number({ minimum: 0 })),
-    max_rate_hz: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000 })),
+    since: Type.Optional(Ts()),
+    max_rate_hz: Type.Optional(Type.Number({ minimum: MIN_RATE_HZ, maximum: 1000 })),
   },
   { additionalProperties: false },
 );
@@ -35,27 +44,45 @@ const UnsubscribeSchema = Type.Object({ events: Type.Array(Uuid, { maxItems: MAX
 const QuerySchema = Type.Object(
   {
     event_public_id: Type.String({ maxLength: 64 }),
-    from: Type.Optional(Type.Number({ minimum: 0 })),
-    to: Type.Optional(Type.Number({ minimum: 0 })),
-    bucket_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+    from: Type.Optional(Ts()),
+    to: Type.Optional(Ts()),
+    bucket_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TS })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_QUERY_LIMIT })),
   },
   { additionalProperties: false },
 );
 const LatestSchema = Type.Object({ events: Type.Optional(Type.Array(Uuid, { maxItems: 10_000 })) }, { additionalProperties: false });
 
+export interface ReplayOptions {
+  /** Connections of its own: a replay holds one while it streams (see `replaySince`). */
+  readonly pool: Pool;
+  /** Replays running at once, in total (at most the pool's size). */
+  readonly maxConcurrent: number;
+  /** A reader that takes no bytes for this long ends its replay: its socket closes with 1013. */
+  readonly stallMs: number;
+}
+
 export class LiveService {
   readonly fanout: Fanout;
   private latest = new Map<string, Point>();
+  /** Replays running, per caller, and in total. */
+  private readonly replaysByCaller = new Map<string, number>();
+  private replaysRunning = 0;
+  /** Subscribers of device tokens, re-checked when the channel mappings change. */
+  private readonly deviceSubscribers = new Set<Subscriber>();
 
   constructor(
     private readonly pool: Pool,
     private readonly catalog: Catalog,
     bufferBytes: number,
     private readonly log: Logger,
+    private readonly replays: ReplayOptions = { pool, maxConcurrent: 2, stallMs: 30_000 },
     private readonly bus: LiveBus = new LocalBus(),
   ) {
     this.fanout = new Fanout(bufferBytes);
+    catalog.onReload((part) => {
+      if (part === 'channel_mappings') this.dropUnmappedDeviceEvents();
+    });
     bus.onBatch((batch) => {
       // The latest point of an event is the one with the greatest ts, wherever it is in the batch.
       for (const [event, points] of batch.byEvent) {
@@ -98,8 +125,20 @@ export class LiveService {
   /** The socket of `connection` closed. */
   closed(connection: ConnectionState): void {
     const sub = connection.get(SUBSCRIBER) as Subscriber | undefined;
-    if (sub !== undefined) this.fanout.close(sub);
+    if (sub !== undefined) {
+      this.fanout.close(sub);
+      this.deviceSubscribers.delete(sub);
+    }
     this.drained(connection);
+  }
+
+  /** A device's mapping was removed: it stops receiving the events it may no longer watch. */
+  private dropUnmappedDeviceEvents(): void {
+    for (const sub of this.deviceSubscribers) {
+      const device = sub.device as string;
+      const gone = [...sub.events].filter((event) => !this.catalog.instanceHasEvent(device, event));
+      if (gone.length > 0) this.fanout.remove(sub, gone);
+    }
   }
 
   ops(allowPersons: (p: Principal) => boolean, allowAll: (p: Principal) => boolean): OpDef[] {
@@ -154,24 +193,56 @@ export class LiveService {
       const foreign = events.filter((e) => !this.catalog.instanceHasEvent(device, e));
       if (foreign.length > 0) throw forbidden(`A device may subscribe only to its mapped events (not ${foreign[0]})`);
     }
+    // A replay holds a connection of its own while the socket takes the points: bounded per
+    // caller and in total, and refused at once (never queued) beyond that.
+    const caller = ctx.principal.kind === 'login' ? `user|${ctx.principal.user.public_id}` : `token|${ctx.principal.tokenId}`;
+    if (data.since !== undefined) this.claimReplay(caller);
     const sub = this.subscriberOf(ctx);
     if (ctx.transport !== undefined) sub.transport = ctx.transport;
     sub.maxRateHz = data.max_rate_hz ?? null;
+    if (device !== null) {
+      sub.device = device;
+      this.deviceSubscribers.add(sub);
+    }
     if (data.since !== undefined) {
       // Live points of these events are held from now on; the replay starts once the reply is out.
       sub.replaying ??= new Map();
       for (const event of events) if (!sub.replaying.has(event)) sub.replaying.set(event, { points: [], overflow: null });
       this.fanout.add(sub, events);
-      setImmediate(() => void this.replay(sub, ctx.connection, events, data.since as number));
+      setImmediate(() => {
+        void this.replay(sub, ctx.connection, events, data.since as number).finally(() => this.releaseReplay(caller));
+      });
     } else {
       this.fanout.add(sub, events);
     }
     return { subscribed: events };
   }
 
+  /** Takes a replay slot for `caller`, or refuses: 429 past the caller's share, 503 when all are taken. */
+  private claimReplay(caller: string): void {
+    const mine = this.replaysByCaller.get(caller) ?? 0;
+    if (mine >= MAX_REPLAYS_PER_CALLER) {
+      throw new HubError('rate_limited', `At most ${MAX_REPLAYS_PER_CALLER} replays (subscribe with since) may run at once per caller`, {
+        retryAfterMs: 1000,
+      });
+    }
+    if (this.replaysRunning >= this.replays.maxConcurrent) {
+      throw new HubError('busy', 'Every replay slot is taken; retry later', { retryAfterMs: 1000 });
+    }
+    this.replaysByCaller.set(caller, mine + 1);
+    this.replaysRunning++;
+  }
+
+  private releaseReplay(caller: string): void {
+    this.replaysRunning--;
+    const left = (this.replaysByCaller.get(caller) ?? 1) - 1;
+    if (left <= 0) this.replaysByCaller.delete(caller);
+    else this.replaysByCaller.set(caller, left);
+  }
+
   private async replay(sub: Subscriber, connection: ConnectionState, events: string[], since: number): Promise<void> {
     try {
-      const epoch = await replaySince(this.pool, events, since, async (rows) => {
+      const epoch = await replaySince(this.replays.pool, events, since, async (rows) => {
         if (sub.closed) throw new Error('subscriber gone');
         const byEvent = new Map<string, Point[]>();
         for (const r of rows) {
@@ -180,12 +251,24 @@ export class LiveService {
           else list.push([r.ts, r.value]);
         }
         for (const [event, points] of byEvent) sub.transport.send(encodeMessage({ op: 'readings', data: { event, points } }, sub.transport.encoding));
-        // A slow socket: wait for it to drain before reading the next chunk.
-        while (!sub.closed && sub.transport.bufferedAmount() > this.fanout.bufferBytes) await this.waitDrain(connection);
+        // A slow socket: wait for it to drain before reading the next chunk, but not forever:
+        // the replay holds a database connection meanwhile.
+        const deadline = Date.now() + this.replays.stallMs;
+        while (!sub.closed && sub.transport.bufferedAmount() > this.fanout.bufferBytes) {
+          if (Date.now() >= deadline) throw new ReplayStalled();
+          await this.waitDrain(connection);
+        }
       });
       this.fanout.endReplay(sub, epoch);
     } catch (err) {
       if (sub.closed) return;
+      if (err instanceof ReplayStalled) {
+        // It would miss points if the replay just stopped: it reconnects and resumes with `since`.
+        this.log.info({ stallMs: this.replays.stallMs }, 'replay reader stalled; closing its socket with 1013');
+        sub.replaying = null;
+        sub.transport.close?.(CLOSE_TRY_AGAIN_LATER, 'too slow for the replay; reconnect with since');
+        return;
+      }
       this.log.warn({ err }, 'replay failed');
       sub.replaying = null;
       const error = err instanceof HubError ? err : mapDbError(err, 'Datapoint');
@@ -230,5 +313,13 @@ export class LiveService {
     } catch (err) {
       throw mapDbError(err, 'Datapoint');
     }
+  }
+}
+
+/** A replay's reader took nothing for too long. */
+class ReplayStalled extends Error {
+  constructor() {
+    super('replay reader stalled');
+    this.name = 'ReplayStalled';
   }
 }

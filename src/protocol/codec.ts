@@ -7,7 +7,7 @@ import { Packr, Unpackr } from 'msgpackr';
 
 export type Encoding = 'json' | 'msgpack';
 
-export type Decoded = { ok: true; value: unknown } | { ok: false; reason: string };
+export type Decoded = { ok: true; value: unknown } | { ok: false; reason: string; invalidUtf8?: true };
 
 // Plain MessagePack maps and arrays (no msgpackr records or bundled strings), so any client's
 // MessagePack library reads what we send; 64-bit integers come back as numbers.
@@ -35,7 +35,7 @@ export function decodeFrame(frame: ArrayBuffer | Uint8Array, binary: boolean): D
   try {
     text = utf8.decode(bytes);
   } catch {
-    return { ok: false, reason: 'The frame is not valid UTF-8' };
+    return { ok: false, reason: 'The frame is not valid UTF-8', invalidUtf8: true };
   }
   try {
     return { ok: true, value: JSON.parse(text) as unknown };

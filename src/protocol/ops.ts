@@ -27,6 +27,8 @@ export interface PushTransport {
   readonly encoding: 'json' | 'msgpack';
   send(frame: string | Uint8Array): boolean;
   bufferedAmount(): number;
+  /** Closes the connection with a close code (e.g. 1013 for a reader too slow for a replay). */
+  close?(code: number, reason: string): void;
 }
 
 /** Per-connection state bag, typed by the modules that use it. */

@@ -16,7 +16,8 @@ import type { Metrics } from '../metrics.js';
 import { decodeFrame, encodeMessage, type Encoding } from '../protocol/codec.js';
 import { errorReply, okReply, parseRequest, type Outgoing, type RequestId } from '../protocol/envelope.js';
 import type { ConnectionState, OpRegistry, PushTransport } from '../protocol/ops.js';
-import { bearerToken, sendError, trackAborted } from './http.js';
+import { ConnectionLimits } from './connection-limits.js';
+import { bearerToken, remoteAddress, sendError, trackAborted } from './http.js';
 import { uws, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** Requests one socket may have running at once. */
@@ -29,14 +30,18 @@ export const MAX_BACKPRESSURE = 16 << 20;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TOO_BIG = 1009;
 
+export const CLOSE_INVALID_PAYLOAD = 1007;
+
 /**
  * uWS drops a frame over its `maxPayloadLength` by cutting the TCP connection (the client sees
  * 1006), with no close frame. So uWS is given a larger bound and the hub checks the contract's
  * limit itself, closing with 1009 as PROTOCOL.md §4 says; only a frame past the larger bound
- * (8× the limit, at least 16 MiB) is cut without a close frame.
+ * (2× the limit, at least the limit + 1 MiB) is cut without a close frame. The bound is also
+ * what one socket can pin while a frame arrives, so it stays small: with the per-address and
+ * per-user socket limits, it bounds what a caller can make the hub hold.
  */
 export function transportFrameLimit(maxFrameBytes: number): number {
-  return Math.min(Math.max(8 * maxFrameBytes, 16 << 20), 2 ** 31 - 1);
+  return Math.min(Math.max(2 * maxFrameBytes, maxFrameBytes + (1 << 20)), 2 ** 31 - 1);
 }
 
 export interface SocketData {
@@ -48,6 +53,8 @@ export interface SocketData {
   open: boolean;
   /** Push channels of this socket, by encoding. */
   transports: Partial<Record<Encoding, PushTransport>>;
+  /** Its places in the connection limits (address, user or token), released at close. */
+  limitKeys: string[];
 }
 
 export interface SocketDeps {
@@ -57,6 +64,8 @@ export interface SocketDeps {
   readonly sessions: SessionRegistry;
   readonly ops: OpRegistry;
   readonly maxFrameBytes: number;
+  readonly maxSocketsPerUser: number;
+  readonly maxSocketsPerAddress: number;
   /** Called when a socket opens, drains and closes (plugin instance status, subscriptions). */
   readonly onOpen?: (data: SocketData) => void;
   readonly onDrain?: (data: SocketData) => void;
@@ -92,6 +101,9 @@ let connectionCounter = 0;
 /** Registers `/ws` on the app. */
 export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: InFlight): void {
   const { log, metrics, sessions, ops } = deps;
+  const limits = new ConnectionLimits((key) => (key.startsWith('addr|') ? deps.maxSocketsPerAddress : deps.maxSocketsPerUser));
+  const tooMany = (what: string): HubError =>
+    new HubError('rate_limited', `Too many open sockets for this ${what}; close some first`, { retryAfterMs: 5000 });
 
   const send = (ws: WebSocket<SocketData>, message: Outgoing, encoding: Encoding): void => {
     const data = ws.getUserData();
@@ -130,9 +142,24 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = bearerToken(req.getHeader('authorization'), req.getQuery() ?? '');
+      // Counted before the token is checked: a flood of upgrades from one address is bounded too.
+      const addressKey = `addr|${remoteAddress(res)}`;
+      if (!limits.tryAcquire(addressKey)) {
+        metrics.httpRequests.inc({ route: '/ws', status: 429 });
+        sendError(res, state, tooMany('address'));
+        return;
+      }
       deps.authenticator.authenticate(token).then(
         (principal) => {
-          if (state.aborted) return;
+          if (state.aborted) return limits.release(addressKey);
+          // Login tokens count per user; API tokens (devices, scripts) each on their own.
+          const userKey = principal.kind === 'login' ? `user|${principal.user.public_id}` : `token|${principal.tokenId}`;
+          if (!limits.tryAcquire(userKey)) {
+            limits.release(addressKey);
+            metrics.httpRequests.inc({ route: '/ws', status: 429 });
+            sendError(res, state, tooMany(principal.kind === 'login' ? 'user' : 'token'));
+            return;
+          }
           const id = ++connectionCounter;
           const data: SocketData = {
             principal,
@@ -142,10 +169,12 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
             inFlight: 0,
             open: false,
             transports: {},
+            limitKeys: [addressKey, userKey],
           };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         },
         (err: unknown) => {
+          limits.release(addressKey);
           metrics.httpRequests.inc({ route: '/ws', status: err instanceof HubError ? err.status : 500 });
           sendError(res, state, err);
         },
@@ -176,7 +205,14 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       }
       // Decoded synchronously: uWS frees `message` when this callback returns.
       const decoded = decodeFrame(message, isBinary);
-      if (!decoded.ok) return reject(ws, null, badRequest(decoded.reason), encoding, 'invalid');
+      if (!decoded.ok) {
+        // RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
+        if (decoded.invalidUtf8 === true) {
+          ws.end(CLOSE_INVALID_PAYLOAD, 'text frame is not valid UTF-8');
+          return;
+        }
+        return reject(ws, null, badRequest(decoded.reason), encoding, 'invalid');
+      }
       const parsed = parseRequest(decoded.value);
       if (!parsed.ok) return reject(ws, parsed.id, parsed.error, encoding, 'invalid');
       const request = parsed.request;
@@ -202,6 +238,9 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
           return status !== 2;
         },
         bufferedAmount: (): number => (data.open ? ws.getBufferedAmount() : 0),
+        close: (code: number, reason: string): void => {
+          if (data.open) ws.end(code, reason);
+        },
       });
       ops
         .dispatch(request, { principal: data.principal, log: data.log, encoding, connection: data.connection, transport })
@@ -231,6 +270,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
     close: (ws, code) => {
       const data = ws.getUserData();
       data.open = false;
+      for (const key of data.limitKeys.splice(0)) limits.release(key);
       if (data.session !== undefined) sessions.remove(data.session);
       metrics.connections.dec({ role: data.principal.role });
       metrics.closedSockets.inc({ code: String(code) });

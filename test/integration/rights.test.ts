@@ -153,8 +153,9 @@ describe('login under concurrency (defects 4 and 9)', () => {
     expect(limited?.body.error.retry_after_ms).toBeGreaterThan(0);
   });
 
-  it('bounds the password checks one address runs at once', async () => {
-    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => loginStatus(`nobody-${i}`, 'wrong-password')));
+  it('bounds the password checks one address runs and queues at once', async () => {
+    // 4 run, 16 wait, the rest are refused at once.
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => loginStatus(`nobody-${i}`, 'wrong-password')));
     const statuses = results.map((r) => r.status);
     expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);

@@ -29,7 +29,12 @@ describe('decodeFrame', () => {
     ['two MessagePack values', bytes(0x01, 0x02), true, 'The frame is not one MessagePack value'],
     ['an empty binary frame', bytes(), true, 'The frame is empty'],
   ])('refuses %s', (_name, frame, binary, reason) => {
-    expect(decodeFrame(frame, binary)).toEqual({ ok: false, reason });
+    expect(decodeFrame(frame, binary)).toMatchObject({ ok: false, reason });
+  });
+
+  it('marks invalid UTF-8 in text, which closes the socket (1007) rather than being answered', () => {
+    expect(decodeFrame(bytes(0x22, 0xff, 0x22), false)).toEqual({ ok: false, reason: 'The frame is not valid UTF-8', invalidUtf8: true });
+    expect(decodeFrame(new TextEncoder().encode('{"op":'), false)).not.toHaveProperty('invalidUtf8');
   });
 });
 

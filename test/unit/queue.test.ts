@@ -1,4 +1,6 @@
 /** The bounded ingest queue's accounting: depth (held), waiting (not yet taken), the bound. */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { IngestQueue, type PendingIngest } from '../../src/ingest/queue.js';
 
@@ -33,5 +35,29 @@ describe('IngestQueue', () => {
     expect([q.depth, q.waiting, q.length]).toEqual([0, 0, 0]);
     q.offer(message(500));
     expect(q.take(10)).toHaveLength(1);
+  });
+
+  it('regression: keeps no reference to messages it handed to the writer (an empty queue holds no memory)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const q = new IngestQueue(1_000_000);
+    // In a function of its own, so no variable of this (suspended) test holds a message.
+    const fill = (): WeakRef<PendingIngest>[] =>
+      // Fewer than the 1024 messages after which the old queue compacted.
+      Array.from({ length: 100 }, () => {
+        const m = message(1000);
+        q.offer(m);
+        return new WeakRef(m);
+      });
+    const refs = fill();
+    // Taken in several batches, written and released, as the writer does.
+    const drain = (): void => {
+      for (let taken = q.take(10_000); taken.length > 0; taken = q.take(10_000)) q.release(taken);
+    };
+    drain();
+    expect([q.depth, q.length]).toEqual([0, 0]);
+    await new Promise((r) => setImmediate(r));
+    gc();
+    expect(refs.map((r, i) => (r.deref() === undefined ? -1 : i)).filter((i) => i >= 0)).toEqual([]);
   });
 });
