@@ -27,7 +27,7 @@ import { PluginPresence } from './domain/plugin-presence.js';
 import { createRepositories } from './domain/resources.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { readOrCreateSecret } from './secret-file.js';
+import { readOrCreateSecret, writeSecretFile } from './secret-file.js';
 import { startServer } from './server/server.js';
 import { isNativeUws } from './server/uws.js';
 import { VERSION } from './version.js';
@@ -65,10 +65,13 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
   try {
     const admin = await ensureFirstAdmin(database.db, config.adminUsername, config.adminPassword, log);
     if (admin?.generatedPassword !== undefined) {
-      // Printed once, to the terminal only: the log line above deliberately lacks it.
+      // Printed once to the terminal (never the log), and kept in a file only this user can
+      // read, so that it is not lost with the terminal's scrollback.
+      const file = path.join(config.dataDir, 'secrets', 'first-admin-password');
+      await writeSecretFile(file, `${admin.generatedPassword}\n`);
       process.stdout.write(
         `\n  First admin created: username "${admin.username}", password "${admin.generatedPassword}"\n` +
-          '  It is shown only this once; change it after logging in.\n\n',
+          `  Also written to ${file} (mode 0600): change the password after logging in, then delete that file.\n\n`,
       );
     }
     const metrics = new Metrics();
@@ -79,6 +82,13 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       log.warn({ err }, 'token revocation sweep failed'),
     );
     started.push(() => sessions.stopSweep());
+    // Blacklisted JWTs are needed only until they would have expired anyway.
+    const purge = setInterval(() => {
+      authenticator.purgeBlacklist().catch((err: unknown) => log.warn({ err }, 'purging expired blacklist entries failed'));
+    }, BLACKLIST_PURGE_MS);
+    purge.unref();
+    started.push(() => clearInterval(purge));
+    await authenticator.purgeBlacklist().catch((err: unknown) => log.warn({ err }, 'purging expired blacklist entries failed'));
 
     // Ingest: catalog → queue → COPY writer on connections of its own.
     const catalog = new Catalog(database.db, log.child({ module: 'catalog' }));
@@ -197,6 +207,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
   }
 }
 
+/** How often blacklist entries of expired tokens are dropped. */
+const BLACKLIST_PURGE_MS = 3_600_000;
 /** `since` replays running at once (each holds a connection of the replay pool). */
 const MAX_REPLAYS = 3;
 /** History queries and replay reads are cancelled by PostgreSQL past this. */

@@ -3,7 +3,7 @@
  * database's password), so a restart finds the same ones.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** A random URL-safe secret of `bytes` bytes of entropy. */
@@ -30,4 +30,12 @@ export async function readOrCreateSecret(file: string, generate: () => string = 
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return (await readFile(file, 'utf8')).trim();
   }
+}
+
+/** Writes `content` to `file` (mode 0600, its folder created), replacing what was there. */
+export async function writeSecretFile(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, content, { mode: 0o600 });
+  // `mode` applies only when the file is created.
+  await chmod(file, 0o600);
 }

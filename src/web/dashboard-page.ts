@@ -1,7 +1,9 @@
 /**
- * The built-in live dashboard (`GET /`): one self-contained page, no build step. It logs in,
- * lists the events, subscribes to them with `since` (so a reconnect misses nothing) and draws
- * each event's latest value and last minute. It speaks PROTOCOL.md directly over the socket.
+ * The built-in live dashboard (`GET /`): one page, its script and its style, no build step. It
+ * logs in, lists the events, subscribes to them with `since` (so a reconnect misses nothing) and
+ * draws each event's latest value and last minute. It speaks PROTOCOL.md directly over the socket.
+ * The script and style are files of their own so that the page runs under a strict
+ * Content-Security-Policy (no inline script or style).
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -9,8 +11,25 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Telemetry hub</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #0f1419; color: #e6e6e6; }
+<link rel="stylesheet" href="/app.css">
+</head>
+<body>
+<header><h1>Telemetry hub</h1><span id="status">not connected</span></header>
+<main>
+  <form id="login">
+    <input name="username" placeholder="username" autocomplete="username" required>
+    <input name="password" type="password" placeholder="password" autocomplete="current-password" required>
+    <button>Log in</button>
+  </form>
+  <p id="message"></p>
+  <div id="grid"></div>
+</main>
+<script src="/app.js" defer></script>
+</body>
+</html>
+`;
+
+export const DASHBOARD_CSS = `  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #0f1419; color: #e6e6e6; }
   header { padding: 12px 20px; background: #1a2129; display: flex; gap: 16px; align-items: center; }
   header h1 { font-size: 16px; margin: 0; flex: 1; }
   #status { font-size: 12px; color: #9aa5b1; }
@@ -25,21 +44,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   .value { font-size: 24px; font-variant-numeric: tabular-nums; }
   canvas { width: 100%; height: 48px; display: block; margin-top: 6px; }
   .error { color: #ff7b72; }
-</style>
-</head>
-<body>
-<header><h1>Telemetry hub</h1><span id="status">not connected</span></header>
-<main>
-  <form id="login">
-    <input name="username" placeholder="username" autocomplete="username" required>
-    <input name="password" type="password" placeholder="password" autocomplete="current-password" required>
-    <button>Log in</button>
-  </form>
-  <p id="message"></p>
-  <div id="grid"></div>
-</main>
-<script>
-"use strict";
+`;
+
+export const DASHBOARD_JS = String.raw`"use strict";
 const WINDOW_MS = 60000;
 const state = { token: sessionStorage.getItem('hub-token'), events: new Map(), lastTs: 0, socket: null, nextId: 1, pending: new Map() };
 const $ = (id) => document.getElementById(id);
@@ -134,7 +141,4 @@ function start() {
 
 setInterval(() => { for (const entry of state.events.values()) draw(entry); }, 500);
 if (state.token) start();
-</script>
-</body>
-</html>
 `;

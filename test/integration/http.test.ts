@@ -36,4 +36,23 @@ describe('HTTP', () => {
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: { status: 404, code: 'not_found' } });
   });
+
+  it('serves the page under a strict CSP: no inline script or style, never framed, no sniffing', async () => {
+    const res = await fetch(`${h.baseUrl}/`);
+    const html = await res.text();
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // Every script and style of the page is a file of the hub's, served with the same headers.
+    expect(html).not.toMatch(/<script>|<style>|\son[a-z]+=/i);
+    for (const [path, type] of [['/app.js', 'text/javascript'], ['/app.css', 'text/css']] as const) {
+      expect(html).toContain(path);
+      const file = await fetch(`${h.baseUrl}${path}`);
+      expect(file.status).toBe(200);
+      expect(file.headers.get('content-type')).toContain(type);
+      expect(file.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+  });
 });

@@ -236,7 +236,9 @@ describe('field validation', () => {
 });
 
 describe('limits', () => {
-  it.each([1_100_000, 3_000_000])('closes with 1009 on a frame of %i bytes, over HUB_MAX_FRAME_BYTES', async (size) => {
+  // Up to twice the limit uWS hands the frame over and the hub closes with 1009; past that uWS
+  // cuts the connection itself (abuse-streams.test.ts), bounding what one socket can pin.
+  it.each([1_100_000, 2_000_000])('closes with 1009 on a frame of %i bytes, over HUB_MAX_FRAME_BYTES', async (size) => {
     ws = await rawSocket(h.wsUrl, h.adminToken);
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     ws.send(JSON.stringify({ id: 1, op: 'events.create', data: { name: 'x'.repeat(size) } }));

@@ -1,6 +1,6 @@
 /** The hub as a program: start on the embedded database or DATABASE_URL, restart, refuse bad setups. */
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -48,14 +48,21 @@ describe('the hub program', () => {
     expect(body).toMatchObject({ status: 'ok', database: 'ok', queue: { depth: 0, capacity: 200_000 } });
     expect(typeof body.version).toBe('string');
     expect(typeof body.uptime_s).toBe('number');
-    expect(first.output()).toMatch(/First admin created: username "admin", password "[^"]{8,}"/);
+    const printed = first.output().match(/First admin created: username "admin", password "([^"]{8,})"/);
+    expect(printed).not.toBeNull();
+    // Also kept in a file only the hub's user can read.
+    const passwordFile = path.join(dir, 'secrets/first-admin-password');
+    expect((await readFile(passwordFile, 'utf8')).trim()).toBe(printed?.[1]);
+    expect((await stat(passwordFile)).mode & 0o777).toBe(0o600);
 
     const client = await embeddedClient(dir);
     const admin = (await client.query(`SELECT public_id, role FROM users`)).rows;
-    await client.end();
     expect(admin).toHaveLength(1);
     expect(admin[0].role).toBe('admin');
+    // Blacklist entries of tokens that expired anyway are purged (at start, then hourly).
+    await client.query(`INSERT INTO blacklist_tokens (jti, expires_at) VALUES ('expired-jti', now() - interval '1 hour'), ('live-jti', now() + interval '1 hour')`);
 
+    await client.end();
     expect(await first.stop('SIGTERM')).toBe(0);
     expect(existsSync(path.join(dir, 'pg/postmaster.pid'))).toBe(false);
 
@@ -63,6 +70,7 @@ describe('the hub program', () => {
     expect(second.output()).not.toContain('First admin created');
     const again = await embeddedClient(dir);
     expect((await again.query(`SELECT public_id FROM users`)).rows).toEqual([{ public_id: admin[0].public_id }]);
+    expect((await again.query(`SELECT jti FROM blacklist_tokens`)).rows).toEqual([{ jti: 'live-jti' }]);
     await again.end();
     expect(await second.stop('SIGINT')).toBe(0);
   });
