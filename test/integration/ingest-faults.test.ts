@@ -117,8 +117,8 @@ describe('SIGTERM while devices stream', () => {
   }, 60_000);
 });
 
-describe('the database stopped and started during ingest', () => {
-  it('answers busy while it is down, resumes by itself, and loses nothing acknowledged', async () => {
+describe('the database stopped and started during ingest, fan-out and CRUD', () => {
+  it('answers busy while it is down (ingest, CRUD, login, upgrade), resumes by itself, and loses nothing acknowledged', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'hub-dbrestart-'));
     await chmod(dir, 0o711);
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -140,6 +140,13 @@ describe('the database stopped and started during ingest', () => {
     const token = await login(`http://127.0.0.1:${hub.port}`);
     const client = await connect(hub.port, token);
     const event = (await client.request<{ public_id: string }>('events.create', { name: 'restart' })).public_id;
+    // A dashboard watching live through the outage.
+    const watcher = await connect(hub.port, token);
+    const seen = new Set<number>();
+    watcher.onPush((push) => {
+      if (push.op === 'readings') for (const [, value] of (push.data as { points: [number, number][] }).points) seen.add(value);
+    });
+    await watcher.request('subscribe', { events: [event] });
 
     const stream = streamPoints(client, { event, base: 0, pointsPerMessage: 100, window: 4, durationMs: 9000, withSeq: false });
     await new Promise((r) => setTimeout(r, 1500));
@@ -147,6 +154,20 @@ describe('the database stopped and started during ingest', () => {
     await new Promise((r) => setTimeout(r, 2500));
     const health = await fetch(`http://127.0.0.1:${hub.port}/healthz`);
     expect(health.status).toBe(503);
+    // Everything that needs the database says busy (503, retry_after_ms), never 500 or a hang.
+    await expect(client.request('events.list', {})).rejects.toMatchObject({ status: 503, code: 'busy' });
+    const refusedLogin = await fetch(`http://127.0.0.1:${hub.port}/api/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+    });
+    expect(refusedLogin.status).toBe(503);
+    expect(((await refusedLogin.json()) as { error: { retry_after_ms: number } }).error.retry_after_ms).toBeGreaterThan(0);
+    const upgrade = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${hub.port}/ws`, { headers: { authorization: `Bearer ${token}` } });
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => resolve(101));
+    });
+    expect(upgrade).toBe(503);
     pgServer = await startEmbeddedPostgres(dir, log);
     const result = await stream;
 
@@ -158,6 +179,15 @@ describe('the database stopped and started during ingest', () => {
     expect(result.acked.length).toBeGreaterThan(0);
     await expect.poll(async () => (await fetch(`http://127.0.0.1:${hub.port}/healthz`)).status, { timeout: 10_000 }).toBe(200);
     expect(await client.request('ingest', { points: [{ event, value: -5 }] })).toEqual({ accepted: 1, seq: null });
+    // The live watcher saw every acknowledged point, before and after the outage.
+    await expect.poll(() => result.acked.filter((v) => !seen.has(v)).length, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => seen.has(-5)).toBe(true);
+    // CRUD, login and upgrades are back.
+    await expect(client.request('events.list', {})).resolves.toMatchObject({ total: 1 });
+    const again = await connect(hub.port, await login(`http://127.0.0.1:${hub.port}`));
+    await expect(again.request('auth.me')).resolves.toMatchObject({ role: 'admin' });
+    await again.close();
+    await watcher.close();
     await client.close();
   }, 60_000);
 });
