@@ -293,7 +293,7 @@ export function failureMessage(details: fc.RunDetails<unknown>): string {
   const error = details.errorInstance instanceof Error ? details.errorInstance : new Error(String(details.errorInstance));
   const cause = error.cause instanceof Error ? `\ncaused by: ${error.cause.stack?.split('\n').slice(0, 8).join('\n')}` : '';
   return [
-    `failed after ${details.numRuns} runs (${details.numShrinks} shrinks); replay with FUZZ_SEED=${details.seed} (path ${details.counterexamplePath})`,
+    `failed after ${details.numRuns} runs (${details.numShrinks} shrinks), seed ${details.seed}, path ${details.counterexamplePath}; replay with the same runs and FUZZ_SEED=${details.seed} (or npm run fuzz -- --seed ${details.seed})`,
     `error: ${error.message}${cause}`,
     `counterexample:\n  ${example}`,
   ].join('\n');
