@@ -39,6 +39,12 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Run on the slow JavaScript fallback of uWebSockets.js instead of refusing to start. */
   readonly allowUwsFallback: boolean;
+  /** Failed attempts after which a webhook delivery is dead-lettered. @see PROTOCOL.md §12 */
+  readonly webhookMaxAttempts: number;
+  /** Webhooks may reach loopback, private, link-local… addresses (tests, private networks). */
+  readonly webhookAllowPrivate: boolean;
+  /** Webhook attempts in flight at once, in all (at most 2 per webhook). */
+  readonly webhookConcurrency: number;
 }
 
 /** Every bad variable at once, so an operator fixes them in one go. */
@@ -99,6 +105,9 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     replayStallMs: read.integer('HUB_REPLAY_STALL_MS', 30_000, 100, 3_600_000),
     logLevel: read.oneOf('HUB_LOG_LEVEL', 'info', LOG_LEVELS),
     allowUwsFallback: read.boolean('HUB_ALLOW_UWS_FALLBACK', false),
+    webhookMaxAttempts: read.integer('HUB_WEBHOOK_MAX_ATTEMPTS', 3, 1, 100),
+    webhookAllowPrivate: read.boolean('HUB_WEBHOOK_ALLOW_PRIVATE', false),
+    webhookConcurrency: read.integer('HUB_WEBHOOK_CONCURRENCY', 16, 1, 1024),
   };
 
   if (config.queueCapacity < config.maxBatchPoints) {

@@ -132,6 +132,55 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly webhookDeliveries = new Counter({
+    name: 'hub_webhook_deliveries_total',
+    help:
+      'Webhook delivery attempts, by outcome: delivered (2xx), failed (retried later), refused_address ' +
+      '(the SSRF guard refused the address; retried later), dead_letter (the last allowed attempt failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookAttemptSeconds = new Histogram({
+    name: 'hub_webhook_attempt_seconds',
+    help: 'Time of one webhook attempt, from connecting to the answer (or the failure)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** Reads the webhook outbox when metrics are scraped (set once the sender exists). */
+  outboxStats: (() => Promise<{ pending: number; oldestAgeSeconds: number }>) | undefined;
+
+  readonly webhookOutboxPending = new Gauge({
+    name: 'hub_webhook_outbox_pending',
+    help: 'Webhook deliveries pending (waiting for an attempt or a retry), in the database',
+    registers: [this.registry],
+    collect: async () => {
+      const stats = await this.scrapeOutbox();
+      if (stats !== undefined) this.webhookOutboxPending.set(stats.pending);
+    },
+  });
+
+  readonly webhookOutboxOldestSeconds = new Gauge({
+    name: 'hub_webhook_outbox_oldest_pending_seconds',
+    help: 'Age of the oldest pending webhook delivery (0 when none is pending)',
+    registers: [this.registry],
+    collect: async () => {
+      const stats = await this.scrapeOutbox();
+      if (stats !== undefined) this.webhookOutboxOldestSeconds.set(stats.oldestAgeSeconds);
+    },
+  });
+
+  private outboxScrape: Promise<{ pending: number; oldestAgeSeconds: number } | undefined> | undefined;
+
+  /** One outbox query per scrape: the registry collects every metric at once. */
+  private scrapeOutbox(): Promise<{ pending: number; oldestAgeSeconds: number } | undefined> {
+    this.outboxScrape ??= (this.outboxStats?.() ?? Promise.resolve(undefined))
+      .catch(() => undefined)
+      .finally(() => setTimeout(() => (this.outboxScrape = undefined), 100).unref());
+    return this.outboxScrape;
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hub_' });
   }
