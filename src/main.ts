@@ -11,7 +11,9 @@ import { SessionRegistry } from './auth/sessions.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import type { ResourceName } from './db/entities.js';
-import { listen } from './db/notify.js';
+import { listenAll } from './db/notify.js';
+import { LOG_CHANNEL, audit, logEntryFromNotice, readLogEntry } from './automation/audit.js';
+import { ALERT_CHANNEL, RuleEngine } from './automation/rule-hook.js';
 import { createPool } from './db/pool.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
@@ -74,9 +76,11 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
           `  Also written to ${file} (mode 0600): change the password after logging in, then delete that file.\n\n`,
       );
     }
+    await audit.hubStarted(database.db, VERSION);
     const metrics = new Metrics();
     const jwtSecret = config.jwtSecret ?? (await readOrCreateSecret(path.join(config.dataDir, 'secrets', 'jwt-secret')));
     const authenticator = new Authenticator(database.db, new JwtCodec(jwtSecret, config.jwtTtlSeconds), log.child({ module: 'auth' }));
+    authenticator.afterLogin = (user) => audit.login(database.db, user);
     const sessions = new SessionRegistry();
     sessions.startSweep((principals) => authenticator.revokedAmong(principals), 1000, (err) =>
       log.warn({ err }, 'token revocation sweep failed'),
@@ -93,8 +97,10 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     // Ingest: catalog → queue → COPY writer on connections of its own.
     const catalog = new Catalog(database.db, log.child({ module: 'catalog' }));
     await catalog.load();
-    const listener = listen(database.url, 'hub_catalog', (part) => void reloadCatalog(catalog, part, log), () => void catalog.load(), log);
-    started.push(() => listener.close());
+    // Rules, kept in memory like the catalog, run in the COPY writer's transactions.
+    const rulesEngine = new RuleEngine(database.db, log.child({ module: 'rules' }));
+    await rulesEngine.reload();
+    metrics.ruleStats = () => ({ ...rulesEngine.stats, rules: rulesEngine.ruleCount });
     // The writer's transactions, plus one for reading seq marks.
     const copyPool = createPool(database.url, { max: DEFAULT_WRITER_OPTIONS.connections + 1, applicationName: 'telemetry-hub-copy' });
     copyPool.on('error', (err) => log.warn({ err }, 'idle COPY connection lost'));
@@ -119,8 +125,28 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     const writer = new CopyWriter(copyPool, queue, new SequenceStore(), catalog, metrics, log.child({ module: 'copy' }), (points, epoch) =>
       live.committed(points, epoch),
     );
+    writer.commitHook = rulesEngine;
     writer.start();
     started.push(async () => void (await writer.drain(0)));
+    // What any hub's transactions announce by NOTIFY: catalog and rule changes, alerts, log entries.
+    const listener = listenAll(
+      database.url,
+      {
+        hub_catalog: (table) => void reloadCatalog(catalog, rulesEngine, table, log),
+        [ALERT_CHANNEL]: (payload) => live.topics.publish('alerts', 'alert', JSON.parse(payload)),
+        [LOG_CHANNEL]: (payload) =>
+          void logEntryFromNotice(payload, (id) => readLogEntry(database.db, id)).then(
+            (record) => live.topics.publish('log_entries', 'log_entry', record),
+            (err: unknown) => log.warn({ err }, 'a new log entry could not be pushed'),
+          ),
+      },
+      () => {
+        void catalog.load();
+        void rulesEngine.reload().catch((err: unknown) => log.warn({ err }, 'rules reload failed'));
+      },
+      log,
+    );
+    started.push(() => listener.close());
     const ingest = new IngestService(queue, writer, catalog, metrics, config.maxBatchPoints);
 
     const repos = createRepositories(database.db);
@@ -144,6 +170,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
         // caught up by the next change or NOTIFY, never reported to the client as a failed write.
         try {
           await catalogChanged(catalog, resource);
+          if (resource === 'rules' || resource === 'webhooks') await rulesEngine.reload();
           if (resource === 'datapoints' || resource === 'events') await live.reloadLatest();
         } catch (err) {
           log.warn({ err, resource }, 'a cache could not follow a committed write');
@@ -234,7 +261,11 @@ function catalogChanged(catalog: Catalog, resource: ResourceName): Promise<void>
 }
 
 /** A NOTIFY from the database names the table that changed. */
-async function reloadCatalog(catalog: Catalog, table: string, log: Logger): Promise<void> {
+async function reloadCatalog(catalog: Catalog, rulesEngine: RuleEngine, table: string, log: Logger): Promise<void> {
+  if (table === 'rules' || table === 'webhooks') {
+    await rulesEngine.reload().catch((err: unknown) => log.warn({ err, table }, 'rules reload failed'));
+    return;
+  }
   if (table !== 'events' && table !== 'channel_mappings' && table !== 'experiments') return;
   await catalog.reload(table).catch((err: unknown) => log.warn({ err, table }, 'catalog reload failed'));
 }

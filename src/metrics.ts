@@ -97,6 +97,41 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads the rule engine's counts when metrics are scraped (set once it exists). */
+  ruleStats: (() => { evaluations: number; candidates: number; triggers: number; rules: number }) | undefined;
+
+  readonly ruleEvaluations = new Gauge({
+    name: 'hub_rule_evaluated_points',
+    help: 'Committed points evaluated against at least one enabled rule, since start (a counter)',
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.ruleStats?.();
+      if (stats === undefined) return;
+      this.ruleEvaluations.set(stats.evaluations);
+      this.ruleCandidates.set(stats.candidates);
+      this.ruleTriggers.set(stats.triggers);
+      this.rulesEnabled.set(stats.rules);
+    },
+  });
+
+  readonly ruleCandidates = new Gauge({
+    name: 'hub_rule_matches',
+    help: 'Matching points that could trigger their rule (first match per batch for rules with a cooldown), since start (a counter)',
+    registers: [this.registry],
+  });
+
+  readonly ruleTriggers = new Gauge({
+    name: 'hub_rule_triggers',
+    help: 'Rule triggers committed by this hub since start (a counter)',
+    registers: [this.registry],
+  });
+
+  readonly rulesEnabled = new Gauge({
+    name: 'hub_rules_enabled',
+    help: 'Enabled rules held in memory',
+    registers: [this.registry],
+  });
+
   /** Reads the live fan-out's counts when metrics are scraped (set once it exists). */
   liveStats: (() => { pushes: number; conflatedPushes: number; conflatedPoints: number; subscriptions: number }) | undefined;
 

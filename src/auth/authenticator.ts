@@ -38,6 +38,8 @@ const MAX_USERNAME = 50;
 export class Authenticator {
   private readonly perUser = new RateLimiter({ limit: LOGIN_LIMIT_PER_USER, windowMs: 60_000 });
   private readonly perAddress = new RateLimiter({ limit: LOGIN_LIMIT_PER_ADDRESS, windowMs: 60_000 });
+  /** Runs after each successful login (the hub's log); its failure is logged, not the login's. */
+  afterLogin: ((user: { public_id: string; username: string }) => Promise<void>) | undefined;
   /** Password checks running and waiting, per address (login) or per user (change_password). */
   private readonly checking = new KeyedSemaphore(PASSWORD_CHECKS_PER_ADDRESS, PASSWORD_CHECKS_WAITING_PER_ADDRESS);
 
@@ -65,6 +67,7 @@ export class Authenticator {
     this.perAddress.undo(address);
     const { token } = await this.jwt.sign(user.public_id, user.role, user.token_generation);
     this.log.info({ user: user.public_id }, 'login');
+    await this.afterLogin?.(user).catch((err: unknown) => this.log.warn({ err }, 'the login could not be logged'));
     return {
       access_token: token,
       token_type: 'bearer',

@@ -16,6 +16,11 @@ export function listen(
   onReconnect: () => void,
   log: Logger,
 ): Listener {
+  return listenAll(url, { [channel]: onMessage }, onReconnect, log);
+}
+
+/** LISTEN on several channels over one connection, each with its handler. */
+export function listenAll(url: string, handlers: Readonly<Record<string, (payload: string) => void>>, onReconnect: () => void, log: Logger): Listener {
   let client: pg.Client | undefined;
   let closed = false;
   let delay = 100;
@@ -27,13 +32,19 @@ export function listen(
       try {
         await c.connect();
         c.on('notification', (msg) => {
-          if (msg.channel === channel) onMessage(msg.payload ?? '');
+          const handler = handlers[msg.channel];
+          if (handler === undefined) return;
+          try {
+            handler(msg.payload ?? '');
+          } catch (err) {
+            log.error({ err, channel: msg.channel }, 'notification handler failed');
+          }
         });
         c.on('error', (err) => log.warn({ err }, 'listen connection lost'));
         c.on('end', () => {
           if (!closed) void connect();
         });
-        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        for (const channel of Object.keys(handlers)) await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
         client = c;
         delay = 100;
         if (!first) onReconnect();

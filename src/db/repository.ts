@@ -4,7 +4,7 @@
  * socket's CRUD ops call it directly.
  * @see PROTOCOL.md §5, §10
  */
-import { and, asc, count, eq, getTableColumns, getTableName, sql, type InferInsertModel, type InferSelectModel, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableColumns, getTableName, sql, type InferInsertModel, type InferSelectModel, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { invalid, notFound, type ErrorDetail } from '../errors.js';
 import type { Db } from './database.js';
@@ -23,6 +23,8 @@ export interface PageQuery {
   page?: unknown;
   page_size?: unknown;
   filter?: unknown;
+  /** Creation order: `asc` (default, oldest first) or `desc` (newest first: logs, deliveries). */
+  order?: unknown;
 }
 
 export interface Page<R> {
@@ -85,18 +87,18 @@ export class Repository<T extends HubTable> {
     this.filterable = new Set(Object.keys(this.columns).filter((c) => !hidden.has(c)));
   }
 
-  /** An unfiltered page, prepared like byPublicId (the dashboards' common list). */
-  private listAllQuery: { execute(values: { limit: number; offset: number }): Promise<unknown[]> } | undefined;
+  /** Unfiltered pages, oldest and newest first, prepared like byPublicId (the dashboards' common list). */
+  private readonly listAllQueries: Partial<Record<'asc' | 'desc', { execute(values: { limit: number; offset: number }): Promise<unknown[]> }>> = {};
 
-  private get listAll(): { execute(values: { limit: number; offset: number }): Promise<unknown[]> } {
-    this.listAllQuery ??= this.db
+  private listAll(order: 'asc' | 'desc'): { execute(values: { limit: number; offset: number }): Promise<unknown[]> } {
+    this.listAllQueries[order] ??= this.db
       .select({ ...this.columns, [TOTAL]: totalColumn() })
       .from(this.table as PgTable)
-      .orderBy(asc(this.table.id))
+      .orderBy(order === 'asc' ? asc(this.table.id) : desc(this.table.id))
       .limit(sql.placeholder('limit'))
       .offset(sql.placeholder('offset'))
-      .prepare(`hub_list_${getTableName(this.table)}`);
-    return this.listAllQuery;
+      .prepare(`hub_list_${order === 'asc' ? '' : 'desc_'}${getTableName(this.table)}`);
+    return this.listAllQueries[order];
   }
 
   /** Built on first use (a repository may be made without a live database, for docs). */
@@ -110,21 +112,22 @@ export class Repository<T extends HubTable> {
     return this.byPublicIdQuery;
   }
 
-  /** A page of rows in creation order, filtered by column equality (`null` matches NULL). */
+  /** A page of rows in creation order (or its reverse), filtered by column equality (`null` matches NULL). */
   async paginate(query: PageQuery, scope?: SQL): Promise<Page<Row<T>>> {
     const { page, pageSize } = parsePaging(query);
+    const order = parseOrder(query.order);
     const where = and(scope, ...this.filterConditions(query.filter));
     const offset = (page - 1) * pageSize;
     try {
       // One round trip: the page and, beside each row, the count of all matching rows.
       const rows = (
         where === undefined
-          ? await this.listAll.execute({ limit: pageSize, offset })
+          ? await this.listAll(order).execute({ limit: pageSize, offset })
           : await this.db
               .select({ ...this.columns, [TOTAL]: totalColumn() })
               .from(this.table as PgTable)
               .where(where)
-              .orderBy(asc(this.table.id))
+              .orderBy(order === 'asc' ? asc(this.table.id) : desc(this.table.id))
               .limit(pageSize)
               .offset(offset)
       ) as (Row<T> & { [TOTAL]?: number })[];
@@ -249,3 +252,10 @@ export function escapePointer(key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+
+/** `order`: `asc` (the default) or `desc`. */
+function parseOrder(order: unknown): 'asc' | 'desc' {
+  if (order === undefined || order === null || order === 'asc') return 'asc';
+  if (order === 'desc') return 'desc';
+  throw invalid([{ path: '/order', message: 'must be "asc" or "desc"' }]);
+}

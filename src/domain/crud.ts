@@ -31,6 +31,8 @@ export interface ResourceSpec<T extends HubTable> {
   toUpdate?(data: Data, p: Principal, row: Row<T>): Partial<NewRow<T>> | Promise<Partial<NewRow<T>>>;
   /** The reply to `create` (default: the record). */
   created?(row: Row<T>, extra: unknown): WireRecord;
+  /** Inserts instead of the repository (with the effects of its own transaction, say). */
+  insert?(values: NewRow<T>, p: Principal): Promise<Row<T>>;
   /** Writes an update instead of the repository (in a transaction of its own, say). */
   update?(publicId: string, values: Partial<NewRow<T>>, p: Principal, row: Row<T>): Promise<Row<T>>;
   /** Runs after an update is committed (close sockets whose rights changed, say). */
@@ -94,7 +96,7 @@ export function crudOps<T extends HubTable>(spec: ResourceSpec<T>, changed: (res
       handle: async (data, { principal }) => {
         const values = spec.toInsert === undefined ? (data as NewRow<T>) : await spec.toInsert(data, principal);
         const withOwner = hasOwnerColumn ? { ...values, user_public_id: principal.user.public_id } : values;
-        const row = await spec.repo.create(withOwner as NewRow<T>);
+        const row = spec.insert === undefined ? await spec.repo.create(withOwner as NewRow<T>) : await spec.insert(withOwner as NewRow<T>, principal);
         await changed(spec.name);
         return spec.created === undefined ? recordOf(spec, row) : spec.created(row, values);
       },

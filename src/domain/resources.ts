@@ -13,6 +13,9 @@ import type { Db } from '../db/database.js';
 import { RESOURCES, type ResourceName } from '../db/entities.js';
 import { Repository } from '../db/repository.js';
 import * as t from '../db/schema.js';
+import { audit } from '../automation/audit.js';
+import { drizzleRunner } from '../automation/drizzle-runner.js';
+import { enqueueDeliveries } from '../automation/outbox.js';
 import { mapDbError } from '../db/db-errors.js';
 import { conflict, forbidden, invalid, notFound, type ErrorDetail } from '../errors.js';
 import type { OpDef } from '../protocol/ops.js';
@@ -148,7 +151,23 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
       toInsert: (data) => checkRange(data, undefined) as typeof t.events.$inferInsert,
       toUpdate: (data, _p, row) => checkRange(data, row),
     } satisfies ResourceSpec<typeof t.events>,
-    { name: 'experiments', repo: repos.experiments } satisfies ResourceSpec<typeof t.experiments>,
+    {
+      name: 'experiments',
+      repo: repos.experiments,
+      // Started: its log entry and its deliveries commit with it (PROTOCOL.md §11, §12).
+      insert: (values, p) =>
+        db
+          .transaction(async (tx) => {
+            const [row] = await tx.insert(t.experiments).values(values).returning();
+            if (row === undefined) throw new Error('insert returned nothing');
+            await audit.experimentStarted(tx, row, p.user.public_id);
+            await enqueueDeliveries(drizzleRunner(tx), 'experiment.started', { experiment_public_id: row.public_id, name: row.name });
+            return row;
+          })
+          .catch((err: unknown) => {
+            throw mapDbError(err, 'Experiment');
+          }),
+    } satisfies ResourceSpec<typeof t.experiments>,
     { name: 'datapoints', repo: repos.datapoints } satisfies ResourceSpec<typeof t.datapoints>,
     { name: 'log_entries', repo: repos.log_entries } satisfies ResourceSpec<typeof t.logEntries>,
     {

@@ -71,6 +71,17 @@ interface Failure {
 /** Thrown into a transaction whose predecessor failed: it must not commit. */
 class PredecessorFailed extends Error {}
 
+/**
+ * Work that must commit with a batch (the rules' triggers): `prepare` is pure and synchronous;
+ * the work it returns writes in the batch's transaction, and `committed` runs after COMMIT.
+ */
+export interface CommitHook {
+  prepare(messages: readonly CommittedPoints[]): {
+    write(run: (text: string, params: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>): Promise<void>;
+    committed(): void;
+  } | null;
+}
+
 export class CopyWriter {
   private readonly ids = new Uuid7Generator();
   private readonly runner: PQueue;
@@ -87,6 +98,8 @@ export class CopyWriter {
   unavailableSince: number | undefined;
   /** Committed rows per millisecond, smoothed: the basis of `retry_after_ms`. */
   rowsPerMs = 50;
+  /** Runs in every batch's transaction before its COMMIT (the rule engine). */
+  commitHook: CommitHook | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -152,9 +165,10 @@ export class CopyWriter {
       });
       void this.runner.add(async () => {
         try {
-          const { ms, epoch } = await this.transaction(plan, previous);
+          const { ms, epoch, after } = await this.transaction(plan, previous);
           settle(true);
           this.finish(batch, plan, ms, epoch);
+          after?.();
         } catch (err) {
           settle(false);
           this.failures.push({ index, batch, error: err });
@@ -193,7 +207,7 @@ export class CopyWriter {
    * the seq marks, count the commit epoch and COMMIT. Returns the milliseconds it took and the
    * batch's epoch.
    */
-  private async transaction(plan: Plan, previous: Promise<boolean>): Promise<{ ms: number; epoch: number }> {
+  private async transaction(plan: Plan, previous: Promise<boolean>): Promise<{ ms: number; epoch: number; after: (() => void) | undefined }> {
     const started = performance.now();
     const { client, release } = await checkout(this.pool);
     let broken: Error | undefined;
@@ -217,9 +231,11 @@ export class CopyWriter {
       // The marks only after the previous batch committed: an earlier batch may still have to
       // lock the same rows, and it would wait on us while we wait on it, unseen by PostgreSQL.
       if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
+      // After the previous batch committed, like the marks: rule rows are locked in here too.
+      const after = plan.rows > 0 ? await this.runHook(client, plan) : undefined;
       const counted = await client.query<{ epoch: string }>('UPDATE ingest_epoch SET epoch = epoch + 1 RETURNING epoch');
       await client.query('COMMIT');
-      return { ms: performance.now() - started, epoch: Number(counted.rows[0]?.epoch ?? 0) };
+      return { ms: performance.now() - started, epoch: Number(counted.rows[0]?.epoch ?? 0), after };
     } catch (err) {
       if (!(err instanceof PredecessorFailed)) broken = err instanceof Error ? err : new Error(String(err));
       await client.query('ROLLBACK').catch(() => undefined);
@@ -227,6 +243,27 @@ export class CopyWriter {
     } finally {
       // A connection that failed mid-COPY is discarded rather than reused.
       release(broken);
+    }
+  }
+
+  /**
+   * The commit hook's work, in this transaction. A failure of its own (a bug, a rule deleted
+   * meanwhile) is rolled back to a savepoint and logged: rules never fail an ingest. A lost
+   * connection fails the batch as any statement would.
+   */
+  private async runHook(client: pg.PoolClient, plan: Plan): Promise<(() => void) | undefined> {
+    const work = this.commitHook?.prepare(plan.fresh.map((m) => m.points));
+    if (work === null || work === undefined) return undefined;
+    await client.query('SAVEPOINT commit_hook');
+    try {
+      await work.write((text, params) => client.query(text, params));
+      await client.query('RELEASE SAVEPOINT commit_hook');
+      return () => work.committed();
+    } catch (err) {
+      if (isConnectionError(err)) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT commit_hook');
+      this.log.error({ err }, 'the commit hook (rules) failed; the batch commits without its triggers');
+      return undefined;
     }
   }
 
@@ -292,8 +329,9 @@ export class CopyWriter {
     await this.sequences.ensure(this.pool, owners(batch).values());
     const plan = this.plan(batch);
     try {
-      const { ms, epoch } = await this.transaction(plan, Promise.resolve(true));
+      const { ms, epoch, after } = await this.transaction(plan, Promise.resolve(true));
       this.finish(batch, plan, ms, epoch);
+      after?.();
     } finally {
       this.tentative.clear();
     }

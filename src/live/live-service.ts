@@ -14,6 +14,7 @@ import type { ConnectionState, OpContext, OpDef } from '../protocol/ops.js';
 import { encodeMessage } from '../protocol/codec.js';
 import { Fanout, Subscriber, type Point, type SubscriberTransport } from './fanout.js';
 import { LocalBus, type LiveBus } from './bus.js';
+import { TOPICS, TopicFanout, TopicSubscriber, type Topic } from './topics.js';
 import { loadLatest, queryBuckets, queryRaw, replaySince } from './history.js';
 
 const SUBSCRIBER = 'live.subscriber';
@@ -32,15 +33,21 @@ export const MAX_TS = 8_640_000_000_000_000;
 /** Slowest conflation asked for: one push a minute per event (slower is no live view). */
 export const MIN_RATE_HZ = 1 / 60;
 const Ts = () => Type.Number({ minimum: 0, maximum: MAX_TS });
+const TopicList = Type.Array(Type.Union(TOPICS.map((t) => Type.Literal(t))), { maxItems: TOPICS.length * 4 });
 const SubscribeSchema = Type.Object(
   {
-    events: Type.Array(Uuid, { minItems: 1, maxItems: MAX_EVENTS_PER_SUBSCRIBE }),
+    events: Type.Optional(Type.Array(Uuid, { minItems: 1, maxItems: MAX_EVENTS_PER_SUBSCRIBE })),
+    topics: Type.Optional(TopicList),
     since: Type.Optional(Ts()),
     max_rate_hz: Type.Optional(Type.Number({ minimum: MIN_RATE_HZ, maximum: 1000 })),
   },
   { additionalProperties: false },
 );
-const UnsubscribeSchema = Type.Object({ events: Type.Array(Uuid, { maxItems: MAX_EVENTS_PER_SUBSCRIBE }) }, { additionalProperties: false });
+const UnsubscribeSchema = Type.Object(
+  { events: Type.Optional(Type.Array(Uuid, { maxItems: MAX_EVENTS_PER_SUBSCRIBE })), topics: Type.Optional(TopicList) },
+  { additionalProperties: false },
+);
+const TOPIC_SUBSCRIBER = 'live.topics';
 const QuerySchema = Type.Object(
   {
     event_public_id: Type.String({ maxLength: 64 }),
@@ -64,6 +71,8 @@ export interface ReplayOptions {
 
 export class LiveService {
   readonly fanout: Fanout;
+  /** Topic pushes: alerts, devices, firmware, log entries. */
+  readonly topics: TopicFanout;
   private latest = new Map<string, Point>();
   /** Replays running, per caller, and in total. */
   private readonly replaysByCaller = new Map<string, number>();
@@ -80,6 +89,7 @@ export class LiveService {
     private readonly bus: LiveBus = new LocalBus(),
   ) {
     this.fanout = new Fanout(bufferBytes);
+    this.topics = new TopicFanout(bufferBytes);
     catalog.onReload((part) => {
       if (part === 'channel_mappings') this.dropUnmappedDeviceEvents();
     });
@@ -129,6 +139,8 @@ export class LiveService {
       this.fanout.close(sub);
       this.deviceSubscribers.delete(sub);
     }
+    const topicSub = connection.get(TOPIC_SUBSCRIBER) as TopicSubscriber | undefined;
+    if (topicSub !== undefined) this.topics.close(topicSub);
     this.drained(connection);
   }
 
@@ -149,10 +161,14 @@ export class LiveService {
         allow: allowAll,
         schema: UnsubscribeSchema,
         handle: async (data, ctx) => {
-          const events = (data.events as string[]).map((e) => e.toLowerCase());
+          const events = ((data.events as string[] | undefined) ?? []).map((e) => e.toLowerCase());
           const sub = ctx.connection.get(SUBSCRIBER) as Subscriber | undefined;
           if (sub !== undefined) this.fanout.remove(sub, events);
-          return { unsubscribed: events };
+          if (data.topics === undefined) return { unsubscribed: events };
+          const topics = [...new Set(data.topics as Topic[])];
+          const topicSub = ctx.connection.get(TOPIC_SUBSCRIBER) as TopicSubscriber | undefined;
+          if (topicSub !== undefined) this.topics.remove(topicSub, topics);
+          return { unsubscribed: events, topics };
         },
       },
       { name: 'datapoints.query', allow: allowPersons, schema: QuerySchema, handle: (data) => this.query(data as never) },
@@ -173,7 +189,28 @@ export class LiveService {
     ];
   }
 
-  private async subscribe(data: { events: string[]; since?: number; max_rate_hz?: number }, ctx: OpContext): Promise<unknown> {
+  private async subscribe(data: { events?: string[]; topics?: Topic[]; since?: number; max_rate_hz?: number }, ctx: OpContext): Promise<unknown> {
+    if (data.events === undefined && data.topics === undefined) {
+      throw invalid([{ path: '', message: 'must name events, topics or both' }]);
+    }
+    const topics = data.topics === undefined ? undefined : [...new Set(data.topics)];
+    if (topics !== undefined && ctx.principal.role === 'device') throw forbidden('Devices cannot subscribe to topics');
+    const subscribed: { subscribed: string[]; topics?: Topic[] } =
+      data.events === undefined ? { subscribed: [] } : await this.subscribeEvents({ ...data, events: data.events }, ctx);
+    if (topics !== undefined) {
+      let topicSub = ctx.connection.get(TOPIC_SUBSCRIBER) as TopicSubscriber | undefined;
+      if (topicSub === undefined) {
+        if (ctx.transport === undefined) throw new HubError('internal', 'No push channel on this connection');
+        topicSub = new TopicSubscriber(ctx.transport);
+        ctx.connection.set(TOPIC_SUBSCRIBER, topicSub);
+      } else if (ctx.transport !== undefined) topicSub.transport = ctx.transport;
+      this.topics.add(topicSub, topics);
+      subscribed.topics = topics;
+    }
+    return subscribed;
+  }
+
+  private async subscribeEvents(data: { events: string[]; since?: number; max_rate_hz?: number }, ctx: OpContext): Promise<{ subscribed: string[] }> {
     const events = [...new Set(data.events.map((e) => e.toLowerCase()))];
     const details: ErrorDetail[] = [];
     for (const [i, event] of events.entries()) {

@@ -174,7 +174,12 @@ export const ByPublicId = Type.Object({ public_id: Type.String({ maxLength: 64 }
 
 /** `{ page?, page_size?, filter? }`; the bounds are checked by the repository with clear messages. */
 export const ListQuery = Type.Object(
-  { page: Type.Optional(Type.Unknown()), page_size: Type.Optional(Type.Unknown()), filter: Type.Optional(Type.Unknown()) },
+  {
+    page: Type.Optional(Type.Unknown()),
+    page_size: Type.Optional(Type.Unknown()),
+    filter: Type.Optional(Type.Unknown()),
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+  },
   { additionalProperties: false },
 );
 
