@@ -92,6 +92,47 @@ describe('a hub killed with SIGKILL while devices stream', () => {
   }, 60_000);
 });
 
+describe('a hub killed with SIGKILL while a rule matches every point', () => {
+  it('leaves every stored point with its trigger and log entry, and no trigger without its point', async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const dir = await mkdtemp(path.join(tmpdir(), 'hub-crash-rules-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const env = { DATABASE_URL: database.url, HUB_DATA_DIR: dir, HUB_ADMIN_PASSWORD: PASSWORD };
+    const hub = await startHubProcess({ env });
+    cleanups.push(() => hub.stop('SIGKILL'));
+    const token = await login(hub.baseUrl);
+    const setup = await connect(hub.port, token);
+    const event = (await setup.request<{ public_id: string }>('events.create', { name: 'crash-rule' })).public_id;
+    // Cooldown 0: every stored point must have fired the rule once.
+    const rule = await setup.request<{ name: string }>('rules.create', {
+      name: 'every-point',
+      event_public_id: event,
+      operator: 'gt',
+      threshold: -1,
+      cooldown_seconds: 0,
+    });
+    const devices = await Promise.all(Array.from({ length: 3 }, () => connect(hub.port, token)));
+    const streams = devices.map((client, i) => streamPoints(client, { event, base: i * 10_000_000, pointsPerMessage: 50, window: 4, durationMs: 60_000 }));
+    await new Promise((r) => setTimeout(r, 1500));
+    await hub.stop('SIGKILL');
+    const acked = (await Promise.all(streams)).flatMap((r) => r.acked);
+    expect(acked.length).toBeGreaterThan(100);
+
+    const check = new pg.Client({ connectionString: database.url });
+    await check.connect();
+    const points = (await check.query<{ value: number }>('SELECT value FROM datapoints WHERE event_public_id = $1 ORDER BY value', [event])).rows.map((r) => r.value);
+    const logged = (
+      await check.query<{ content: string }>('SELECT content FROM log_entries WHERE content LIKE $1', [`Rule "${rule.name}" triggered:%`])
+    ).rows.map((r) => Number(r.content.match(/= (\S+) \(/)?.[1]));
+    await check.end();
+    // Every acknowledged point is stored; stored points and triggers match one to one.
+    const stored = new Set(points);
+    expect(acked.filter((v) => !stored.has(v))).toEqual([]);
+    expect(logged.sort((a, b) => a - b)).toEqual(points);
+  }, 60_000);
+});
+
 describe('SIGTERM while devices stream', () => {
   it('stops taking ingest, commits and acknowledges what was queued, closes with 1001 and exits 0', async () => {
     const database = await createTestDatabase();
