@@ -8,6 +8,7 @@ import type { SessionRegistry } from '../auth/sessions.js';
 import type { Db } from '../db/database.js';
 import type { ResourceName } from '../db/entities.js';
 import { OpRegistry, type OpDef } from '../protocol/ops.js';
+import { webhookOps } from '../automation/webhook-ops.js';
 import { ANYONE, DEVICE, OPERATOR, PERSON, either, type Rule } from './access.js';
 import { authOps } from './auth-ops.js';
 import { experimentOps } from './experiments.js';
@@ -35,6 +36,8 @@ export interface OpServices {
   readonly changed: (resource: ResourceName) => Promise<void>;
   readonly ingest: IngestOps;
   readonly live: LiveOps;
+  /** Webhook URLs may name loopback, private… hosts (HUB_WEBHOOK_ALLOW_PRIVATE). */
+  readonly allowPrivateWebhooks?: boolean;
 }
 
 /**
@@ -43,10 +46,20 @@ export interface OpServices {
  */
 export function buildOpRegistry(s: OpServices): OpRegistry {
   return new OpRegistry()
-    .registerAll(resourceOps(s.repos, { db: s.db, sessions: s.sessions, log: s.log, removeFile: s.removeFile, changed: s.changed }))
+    .registerAll(
+      resourceOps(s.repos, {
+        db: s.db,
+        sessions: s.sessions,
+        log: s.log,
+        removeFile: s.removeFile,
+        changed: s.changed,
+        allowPrivateWebhooks: s.allowPrivateWebhooks ?? false,
+      }),
+    )
     .registerAll(authOps(s.authenticator, s.sessions, s.log.child({ module: 'auth' })))
     .registerAll(experimentOps(s.db, s.repos.experiments, () => s.changed('experiments')))
     .registerAll(firmwareOps(s.db, s.repos.firmware_updates))
+    .registerAll(webhookOps(s.db, s.repos))
     .register(s.ingest.op(either(OPERATOR, DEVICE)))
     .registerAll(s.live.ops(PERSON, ANYONE));
 }

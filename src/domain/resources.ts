@@ -7,6 +7,7 @@ import { eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { hashApiToken, newApiTokenSecret } from '../auth/api-token-secret.js';
 import { hashPassword } from '../auth/passwords.js';
+import { refusedHost } from '../automation/address-guard.js';
 import type { Principal } from '../auth/principal.js';
 import type { SessionRegistry } from '../auth/sessions.js';
 import type { Db } from '../db/database.js';
@@ -31,6 +32,8 @@ export interface ResourceServices {
   readonly removeFile: (relativePath: string) => Promise<void>;
   /** Called (and awaited) after a write to a resource, before the reply. */
   readonly changed: (resource: ResourceName) => Promise<void>;
+  /** Webhook URLs may name loopback, private… hosts (HUB_WEBHOOK_ALLOW_PRIVATE). */
+  readonly allowPrivateWebhooks?: boolean;
 }
 
 /** One repository per resource, shared by the CRUD ops and the domain services. */
@@ -176,7 +179,12 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
       toInsert: (data) => checkRule(data, undefined) as typeof t.rules.$inferInsert,
       toUpdate: (data, _p, row) => checkRule(data, row),
     } satisfies ResourceSpec<typeof t.rules>,
-    { name: 'webhooks', repo: repos.webhooks } satisfies ResourceSpec<typeof t.webhooks>,
+    {
+      name: 'webhooks',
+      repo: repos.webhooks,
+      toInsert: (data) => checkWebhookUrl(data, services.allowPrivateWebhooks === true) as typeof t.webhooks.$inferInsert,
+      toUpdate: (data) => checkWebhookUrl(data, services.allowPrivateWebhooks === true),
+    } satisfies ResourceSpec<typeof t.webhooks>,
     { name: 'webhook_deliveries', repo: repos.webhook_deliveries } satisfies ResourceSpec<typeof t.webhookDeliveries>,
     {
       name: 'firmware_updates',
@@ -256,6 +264,20 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
     } satisfies ResourceSpec<typeof t.apiTokens>,
   ];
   return specs.flatMap((spec) => crudOps(spec as unknown as ResourceSpec<typeof t.events>, services.changed));
+}
+
+/** A webhook URL whose host is a loopback, private… literal or `localhost` is refused (SSRF guard, PROTOCOL.md §12). */
+function checkWebhookUrl(data: Record<string, unknown>, allowPrivate: boolean) {
+  if (allowPrivate || typeof data.url !== 'string') return data;
+  let host: string;
+  try {
+    host = new URL(data.url).hostname;
+  } catch {
+    return data; // the schema's http-url format has refused it already
+  }
+  const why = refusedHost(host);
+  if (why !== null) throw invalid([{ path: '/url', message: `must not reach a loopback, private, link-local, multicast or unspecified address: ${why}` }]);
+  return data;
 }
 
 /** `expires_at` as a Date, which must lie in the future. */

@@ -5,6 +5,8 @@
  * @see PROTOCOL.md §5, §10
  */
 import { Kind, Type, TypeRegistry, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
+// outbox.ts imports nothing: this keeps protocol/ below domain/ and db/.
+import { WEBHOOK_EVENT_TYPES } from '../automation/outbox.js';
 import { MAX_JSON_BYTES, MAX_JSON_DEPTH, jsonValueProblem } from './json-value.js';
 
 /** Fields the hub sets; ignored on write. @see PROTOCOL.md §10 */
@@ -43,13 +45,8 @@ const JsonObject = (): TUnsafe<Record<string, unknown>> =>
   Type.Unsafe<Record<string, unknown>>({ [Kind]: BOUNDED_JSON, type: 'object', maxDepth: MAX_JSON_DEPTH, maxBytes: MAX_JSON_BYTES });
 
 export const EVENT_TYPES = ['sensor', 'actuator', 'range', 'cmd_button', 'cmd_opened', 'cmd_closed'] as const;
-export const WEBHOOK_EVENTS = [
-  'sensor.threshold_exceeded',
-  'sensor.reading',
-  'experiment.started',
-  'experiment.stopped',
-  'firmware.status_changed',
-] as const;
+/** The event types a webhook may subscribe to (PROTOCOL.md §12), from the outbox that sends them. */
+export const WEBHOOK_EVENTS = WEBHOOK_EVENT_TYPES;
 
 /** `create` takes `required` and `optional`; `update` takes `public_id` and any of `updatable`. */
 interface WriteShape {
