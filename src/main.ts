@@ -14,6 +14,7 @@ import type { ResourceName } from './db/entities.js';
 import { listenAll } from './db/notify.js';
 import { LOG_CHANNEL, audit, logEntryFromNotice, readLogEntry } from './automation/audit.js';
 import { ALERT_CHANNEL, RuleEngine } from './automation/rule-hook.js';
+import { OutboxStore, listenOutbox } from './db/outbox-store.js';
 import { createPool } from './db/pool.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
@@ -27,6 +28,8 @@ import { FileStore } from './domain/file-store.js';
 import { DEFAULT_EXPORT_LIMITS, FileService } from './domain/files.js';
 import { PluginPresence } from './domain/plugin-presence.js';
 import { createRepositories } from './domain/resources.js';
+import { OUTBOX_CHANNEL } from './automation/outbox.js';
+import { WebhookSender } from './automation/sender.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { readOrCreateSecret, writeSecretFile } from './secret-file.js';
@@ -178,8 +181,29 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       },
       ingest,
       live,
+      allowPrivateWebhooks: config.webhookAllowPrivate,
     });
     const presence = new PluginPresence(database.db, log);
+
+    // Webhooks: the sender leases due outbox rows on a pool of its own, woken by the NOTIFY
+    // that commits with a cause's deliveries; rows left pending by an earlier run go first.
+    const webhookPool = createPool(database.url, { max: 2, applicationName: 'telemetry-hub-webhooks', statementTimeoutMs: QUERY_TIMEOUT_MS });
+    webhookPool.on('error', (err) => log.warn({ err }, 'idle webhook connection lost'));
+    started.push(() => webhookPool.end());
+    const outbox = new OutboxStore(webhookPool);
+    const webhookLog = log.child({ module: 'webhooks' });
+    const sender = new WebhookSender({
+      store: outbox,
+      subscribe: (wake) => listenOutbox(database.url, OUTBOX_CHANNEL, wake, webhookLog),
+      log: webhookLog,
+      metrics,
+      maxAttempts: config.webhookMaxAttempts,
+      allowPrivate: config.webhookAllowPrivate,
+      concurrency: config.webhookConcurrency,
+    });
+    metrics.outboxStats = () => outbox.stats();
+    sender.start();
+    started.push(() => sender.stop(0));
 
     const server = await startServer({
       host: config.host,
@@ -220,9 +244,12 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
           server.stopListening();
           demo?.stop();
           ingest.stopAccepting();
+          // Webhook attempts in flight get their 10 s to finish; nothing new is claimed.
+          const webhooksStopped = sender.stop();
           const drained = await writer.drain(DRAIN_TIMEOUT_MS);
           if (!drained) log.warn({ points: queue.depth }, 'shutdown: the ingest queue did not drain in time; those points were never acknowledged');
           await server.close();
+          await webhooksStopped;
           await unwind();
         })();
         return stopping;

@@ -3,6 +3,8 @@
  * short statement (its own transaction): no transaction is held while a receiver is called.
  * @see PROTOCOL.md §12
  */
+import type { Logger } from 'pino';
+import { listen, type Listener } from './notify.js';
 import type { Pool } from './pool.js';
 
 /** A delivery leased to this hub for one attempt, with what is needed to POST it. */
@@ -168,4 +170,12 @@ export class OutboxStore {
     const row = rows[0] as { pending: number; oldest_s: number };
     return { pending: row.pending, oldestAgeSeconds: row.oldest_s };
   }
+}
+
+/**
+ * LISTEN on the outbox channel on a connection of its own: `wake` on every NOTIFY, and after a
+ * reconnect (the notices sent meanwhile are lost, so the sender looks for due rows then too).
+ */
+export function listenOutbox(url: string, channel: string, wake: () => void, log: Logger): Listener {
+  return listen(url, channel, () => wake(), wake, log);
 }
