@@ -6,8 +6,12 @@
  * - insert: the same rows by multi-row INSERT (what the Python system does).
  * `ratio` = hub / ceiling. Acked rows must equal stored rows.
  *
+ * With --rules N (N > 0) the hub run is made twice in the same run: without rules, then with N
+ * enabled rules on the ingested events (a tenth of them matching often, the rest rarely; cooldown
+ * 60 s), and `rules_ratio` = rows/s with rules ÷ without.
+ *
  * Flags (or BENCH_<NAME>): --devices 8 --points 1000 --window 4 --seconds 10 --events 100
- * --encoding json|msgpack --json. DATABASE_URL: run on that server (in a scratch database)
+ * --rules 0 --encoding json|msgpack --json. DATABASE_URL: run on that server (in a scratch database)
  * instead of an embedded PostgreSQL. BENCH_PROFILE=1: write a CPU profile of the hub.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -22,7 +26,8 @@ import { COPY_DATAPOINTS_SQL, encodeCopy } from '../src/ingest/copy-encoder.js';
 import { Uuid7Generator, uuidToBytes } from '../src/ingest/uuid7.js';
 import { adminToken, connect, flags, Latencies, machine, startBenchHub, table, type BenchHub } from './lib.js';
 
-const opts = flags({ devices: '8', points: '1000', window: '4', seconds: '10', events: '100', encoding: 'json' });
+const opts = flags({ devices: '8', points: '1000', window: '4', seconds: '10', events: '100', rules: '0', encoding: 'json' });
+const ruleCount = Number(opts.rules);
 const devices = Number(opts.devices);
 const pointsPerMessage = Number(opts.points);
 const window = Number(opts.window);
@@ -70,6 +75,27 @@ try {
   const batches = metric('hub_copy_batch_rows_count');
   const stored = Number((await db.query('SELECT count(*) FROM datapoints')).rows[0].count);
   await db.query('TRUNCATE datapoints');
+  let withRules: { rowsPerS: number; acked: number; stored: number; triggers: number; latency: { p50: number; p99: number } } | undefined;
+  if (ruleCount > 0) {
+    // Values are 0..1000: a tenth of the rules match about half the points, the rest about 0.1 %.
+    const rulesClient = await connect(hub, token);
+    for (let r = 0; r < ruleCount; r++) {
+      await rulesClient.request('rules.create', {
+        name: `bench-rule-${r}`,
+        event_public_id: events[r % events.length],
+        operator: 'gt',
+        threshold: r % 10 === 0 ? 500 : 999,
+        cooldown_seconds: 60,
+      });
+    }
+    await rulesClient.close();
+    const run = await runHub(hub, deviceTokens, messagePoints, 1_000_000);
+    const storedWithRules = Number((await db.query('SELECT count(*) FROM datapoints')).rows[0].count);
+    const triggers = Number((await db.query(`SELECT count(*) FROM log_entries WHERE content LIKE 'Rule "bench-rule-%'`)).rows[0].count);
+    withRules = { ...run, stored: storedWithRules, triggers };
+    await db.query('TRUNCATE datapoints');
+    if (run.acked !== storedWithRules) process.exitCode = 1;
+  }
   const insert = await runInsert(db, messagePoints);
   await db.query('TRUNCATE datapoints');
 
@@ -97,6 +123,18 @@ try {
     cpu_s_hub: Number(cpu.hub.toFixed(2)),
     cpu_s_postgres: Number(cpu.postgres.toFixed(2)),
     cpu_s_bench_client: Number(cpu.self.toFixed(2)),
+    ...(withRules === undefined
+      ? {}
+      : {
+          rules: ruleCount,
+          hub_rows_per_s_with_rules: Math.round(withRules.rowsPerS),
+          rules_ratio: Number((withRules.rowsPerS / viaHub.rowsPerS).toFixed(3)),
+          rules_ack_p50_ms: Number(withRules.latency.p50.toFixed(2)),
+          rules_ack_p99_ms: Number(withRules.latency.p99.toFixed(2)),
+          rules_triggers: withRules.triggers,
+          rules_acked: withRules.acked,
+          rules_stored: withRules.stored,
+        }),
   };
   if (opts.json) console.log(JSON.stringify(result));
   else {
@@ -113,6 +151,11 @@ try {
     );
     console.log(`COPY batches: ${result.copy_batches}, ${result.copy_batch_rows_avg} rows and ${result.copy_ms_avg} ms each on average`);
     console.log(`ack latency p50 ${result.ack_p50_ms} ms, p99 ${result.ack_p99_ms} ms; acked ${result.acked} rows, stored ${result.stored}${result.acked === result.stored ? ' (equal)' : ' (MISMATCH)'}; busy replies ${result.busy}`);
+    if (withRules !== undefined) {
+      console.log(
+        `with ${ruleCount} rules: ${result.hub_rows_per_s_with_rules} rows/s, rules_ratio ${result.rules_ratio} (aim ≥ 0.95); ack p50 ${result.rules_ack_p50_ms} ms, p99 ${result.rules_ack_p99_ms} ms; ${withRules.triggers} triggers; acked ${withRules.acked}, stored ${withRules.stored}`,
+      );
+    }
   }
   if (viaHub.acked !== stored) process.exitCode = 1;
 } finally {
@@ -171,15 +214,15 @@ async function runInsert(client: pg.Client, points: { event: string; value: numb
 }
 
 /** D devices, each with W messages in flight, pre-encoded frames (the device's cost is not the hub's). */
-async function runHub(target: BenchHub, tokens: string[], points: { event: string; value: number; ts: number }[]) {
+async function runHub(target: BenchHub, tokens: string[], points: { event: string; value: number; ts: number }[], seqBase = 0) {
   const latency = new Latencies();
   let acked = 0;
   let busy = 0;
   const pointsJson = JSON.stringify(points);
   const frame = (id: number): string | Uint8Array =>
     encoding === 'json'
-      ? `{"id":${id},"op":"ingest","data":{"seq":${id},"points":${pointsJson}}}`
-      : pack({ id, op: 'ingest', data: { seq: id, points } });
+      ? `{"id":${id},"op":"ingest","data":{"seq":${seqBase + id},"points":${pointsJson}}}`
+      : pack({ id, op: 'ingest', data: { seq: seqBase + id, points } });
   const started = performance.now();
   const deadline = started + seconds * 1000;
   await Promise.all(
