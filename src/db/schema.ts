@@ -248,6 +248,12 @@ export const pluginInstances = pgTable('plugin_instances', {
   enabled: boolean('enabled').notNull().default(true),
   status: instanceStatus('status').notNull().default('inactive'),
   config: jsonb('config').notNull().default({}),
+  /** The latest frame from one of its device sockets (within 10 s; exact at disconnect). @see PROTOCOL.md §13 */
+  last_seen_at: tstz('last_seen_at'),
+  /** The firmware update this device last reported on, its step, and the version it last completed. */
+  firmware_update_public_id: uuid('firmware_update_public_id').references(() => firmwareUpdates.public_id, { onDelete: 'set null' }),
+  firmware_status: firmwareStatus('firmware_status'),
+  firmware_version: varchar('firmware_version', { length: 50 }),
 });
 
 export const channelMappings = pgTable(

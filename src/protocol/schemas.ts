@@ -22,6 +22,14 @@ export const READ_ONLY_FIELDS: ReadonlySet<string> = new Set([
   'file_size_bytes',
   'status',
   'user_public_id',
+  // v1.1 (PROTOCOL.md §13): presence and firmware progress of plugin instances, counts of updates.
+  'last_seen_at',
+  'firmware_update_public_id',
+  'firmware_status',
+  'firmware_version',
+  'devices_in_progress',
+  'devices_completed',
+  'devices_failed',
 ]);
 
 const Str = (min: number, max: number) => Type.String({ minLength: min, maxLength: max });

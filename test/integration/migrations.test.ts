@@ -46,7 +46,7 @@ describe('migrations', () => {
       await client.end();
       expect(tables.rows[0].n).toBe(18);
       expect(index.rowCount).toBe(1);
-      expect(fks.rows[0].n).toBe(20);
+      expect(fks.rows[0].n).toBe(21);
     } finally {
       await database.drop();
     }

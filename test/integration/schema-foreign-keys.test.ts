@@ -56,6 +56,7 @@ const FOREIGN_KEYS: ForeignKey[] = [
   { child: 'webhooks', column: 'user_public_id', parent: 'users', rule: 'SET NULL' },
   { child: 'ingest_sequences', column: 'user_public_id', parent: 'users', rule: 'CASCADE' },
   { child: 'ingest_sequences', column: 'api_token_public_id', parent: 'api_tokens', rule: 'CASCADE' },
+  { child: 'plugin_instances', column: 'firmware_update_public_id', parent: 'firmware_updates', rule: 'SET NULL' },
 ];
 
 let database: TestDatabase;
