@@ -23,6 +23,10 @@ export interface Config {
   readonly natsUrl: string | null;
   readonly maxBatchPoints: number;
   readonly queueCapacity: number;
+  /** The part of the queue one sender (API token; user for login tokens) may hold, 0 < x ≤ 1. @see PROTOCOL.md §6 */
+  readonly deviceQueueShare: number;
+  /** Ingest messages one sender may have queued or being written at once; more are `429`. */
+  readonly ingestInFlightPerToken: number;
   readonly maxFrameBytes: number;
   readonly maxUploadBytes: number;
   /** A CSV export or download whose client takes no bytes for this long is cut. */
@@ -95,6 +99,8 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     natsUrl: read.optional('NATS_URL', (v) => (/^(nats|tls|wss?):\/\/./.test(v) ? null : 'must be a nats:// URL')),
     maxBatchPoints: read.integer('HUB_MAX_BATCH_POINTS', 10_000, 1, 1_000_000),
     queueCapacity: read.integer('HUB_QUEUE_CAPACITY', 200_000, 1, 100_000_000),
+    deviceQueueShare: read.fraction('HUB_DEVICE_QUEUE_SHARE', 0.25),
+    ingestInFlightPerToken: read.integer('HUB_INGEST_IN_FLIGHT_PER_TOKEN', 64, 1, 1_000_000),
     maxFrameBytes: read.integer('HUB_MAX_FRAME_BYTES', 1_048_576, 1024, 256 * 1_048_576),
     maxUploadBytes: read.integer('HUB_MAX_UPLOAD_BYTES', 536_870_912, 1, Number.MAX_SAFE_INTEGER),
     exportStallMs: read.integer('HUB_EXPORT_STALL_MS', 30_000, 100, 3_600_000),
@@ -157,6 +163,18 @@ class Reader {
     const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
     if (!Number.isSafeInteger(n) || n < min || n > max) {
       this.problems.push(`${key} must be an integer from ${min} to ${max}, got "${value.slice(0, 40)}"`);
+      return fallback;
+    }
+    return n;
+  }
+
+  /** A number greater than 0 and at most 1. */
+  fraction(key: string, fallback: number): number {
+    const value = this.raw(key);
+    if (value === undefined) return fallback;
+    const n = /^\d*\.?\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+    if (!(n > 0 && n <= 1)) {
+      this.problems.push(`${key} must be a number greater than 0 and at most 1, got "${value.slice(0, 40)}"`);
       return fallback;
     }
     return n;

@@ -19,7 +19,7 @@ import { createPool } from './db/pool.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
 import { IngestService } from './ingest/ingest-service.js';
-import { IngestQueue } from './ingest/queue.js';
+import { IngestQueue, senderLimits } from './ingest/queue.js';
 import { SequenceStore } from './ingest/sequences.js';
 import { LiveService } from './live/live-service.js';
 import { buildOpRegistry } from './domain/all-ops.js';
@@ -108,7 +108,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     const copyPool = createPool(database.url, { max: DEFAULT_WRITER_OPTIONS.connections + 1, applicationName: 'telemetry-hub-copy' });
     copyPool.on('error', (err) => log.warn({ err }, 'idle COPY connection lost'));
     started.push(() => copyPool.end());
-    const queue = new IngestQueue(config.queueCapacity);
+    const queue = new IngestQueue(config.queueCapacity, senderLimits(config));
     metrics.queueStats = () => ({ depth: queue.depth, capacity: queue.capacity });
     // History queries and `since` replays on pools of their own, so that neither can take the
     // other's connections nor the main pool's (login, upgrades, CRUD).

@@ -1,6 +1,7 @@
 /**
- * The `ingest` op: validate (all or nothing), queue (or `503 busy`), and answer once committed,
- * in order per connection.
+ * The `ingest` op: validate (all or nothing), queue (or `503 busy`: the queue is full or the
+ * sender holds its share; `429`: too many of the sender's messages in flight), and answer once
+ * committed, in order per connection.
  * @see PROTOCOL.md §6
  */
 import type { Principal } from '../auth/principal.js';
@@ -10,7 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { ConnectionState, OpDef } from '../protocol/ops.js';
 import type { Catalog } from './catalog.js';
 import type { CopyWriter } from './copy-writer.js';
-import type { IngestAck, IngestQueue, PendingIngest } from './queue.js';
+import type { IngestAck, IngestQueue, OfferOutcome, PendingIngest } from './queue.js';
 import { keyOf } from './sequences.js';
 import { validateIngest } from './validate.js';
 
@@ -58,10 +59,12 @@ export class IngestService {
     const apiToken = principal.kind === 'api_token' ? principal.tokenId : null;
     const user = principal.user.public_id;
     let pending: PendingIngest | undefined;
+    const sender = keyOf(apiToken, user);
     const committed = new Promise<IngestAck>((resolve, reject) => {
       pending = {
         points,
-        owner: { key: keyOf(apiToken, user), apiTokenPublicId: apiToken, userPublicId: apiToken === null ? user : null },
+        owner: { key: sender, apiTokenPublicId: apiToken, userPublicId: apiToken === null ? user : null },
+        sender,
         pluginInstancePublicId: principal.pluginInstancePublicId,
         resolve,
         reject,
@@ -70,17 +73,33 @@ export class IngestService {
     // Its reply is attached only when the connection's earlier acks are out; until then a
     // refusal must not count as an unhandled rejection (which would end the process).
     committed.catch(() => undefined);
-    if (!this.queue.offer(pending as PendingIngest)) {
-      this.metrics.ingestMessages.inc({ outcome: 'busy' });
-      throw new HubError('busy', 'The ingest queue is full; nothing was stored', { retryAfterMs: this.retryAfterMs(points.count) });
-    }
+    const outcome = this.queue.tryOffer(pending as PendingIngest);
+    if (outcome !== 'accepted') throw this.refusal(outcome, sender, points.count);
     return { committed };
   }
 
-  /** A fair guess of when the queue will have room: its depth at the recent commit rate. */
-  private retryAfterMs(count: number): number {
+  /** The error of a message the queue did not take; nothing of it was stored. */
+  private refusal(outcome: Exclude<OfferOutcome, 'accepted'>, sender: string, count: number): HubError {
+    if (outcome === 'too_many') {
+      this.metrics.ingestMessages.inc({ outcome: 'rate_limited' });
+      const { points } = this.queue.heldBy(sender);
+      return new HubError('rate_limited', `Too many ingest messages in flight for this token (at most ${this.queue.limits.senderMessages}); wait for acks`, {
+        retryAfterMs: this.retryAfterMs(points),
+      });
+    }
+    this.metrics.ingestMessages.inc({ outcome: 'busy' });
+    if (outcome === 'over_share') {
+      const excess = this.queue.heldBy(sender).points + count - this.queue.limits.senderPoints;
+      return new HubError('busy', `This sender holds its share of the ingest queue (${this.queue.limits.senderPoints} points); nothing was stored`, {
+        retryAfterMs: this.retryAfterMs(excess),
+      });
+    }
+    return new HubError('busy', 'The ingest queue is full; nothing was stored', { retryAfterMs: this.retryAfterMs(this.queue.depth + count - this.queue.capacity) });
+  }
+
+  /** A fair guess of when `excess` points will have been written: at the recent commit rate. */
+  private retryAfterMs(excess: number): number {
     if (this.writer.unavailableSince !== undefined) return 1000;
-    const excess = this.queue.depth + count - this.queue.capacity;
     return Math.round(Math.min(5000, Math.max(50, excess / Math.max(this.writer.rowsPerMs, 1))));
   }
 

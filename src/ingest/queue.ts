@@ -2,6 +2,13 @@
  * The bounded ingest queue. Its bound counts points, queued and being written: a message that
  * does not fit is refused whole (`503 busy`), so the hub's memory stays bounded however many
  * devices push however fast.
+ *
+ * Fairness: messages wait in one lane per sender (an API token; a user for login tokens). A
+ * sender may hold at most `senderPoints` of the bound and `senderMessages` messages, so a runaway
+ * device is refused alone while the others keep being accepted; and the writer takes from the
+ * lanes in turn, each lane at most its part of a batch, so a small message never waits behind a
+ * flood's backlog. What a lane holds is given back only by {@link IngestQueue.release}, the one
+ * place every message ends (committed, duplicate or refused): the accounting cannot drift.
  * @see PROTOCOL.md §6
  */
 import type { HubError } from '../errors.js';
@@ -26,6 +33,8 @@ export interface PendingIngest {
   readonly points: IngestPoints;
   /** Null once the owner is gone (token deleted while queued): stored without a seq record. */
   owner: SeqOwner | null;
+  /** Whose share of the queue it uses (the seq owner's key; it stays when `owner` is cleared). */
+  readonly sender?: string;
   /** A device's plugin instance, for re-checking its permissions if the catalog changed. */
   readonly pluginInstancePublicId: string | null;
   readonly resolve: (ack: IngestAck) => void;
@@ -34,17 +43,61 @@ export interface PendingIngest {
   settled?: boolean;
 }
 
-export class IngestQueue {
+/** What one sender may hold at once. */
+export interface SenderLimits {
+  /** Points queued and being written (HUB_DEVICE_QUEUE_SHARE of the capacity). */
+  readonly senderPoints: number;
+  /** Messages queued and being written (HUB_INGEST_IN_FLIGHT_PER_TOKEN). */
+  readonly senderMessages: number;
+}
+
+/**
+ * A sender's limits from the configuration: `share` of the capacity, but never less than one
+ * message of the largest size allowed (else such a message could never be queued).
+ */
+export function senderLimits(o: { queueCapacity: number; deviceQueueShare: number; maxBatchPoints: number; ingestInFlightPerToken: number }): SenderLimits {
+  return {
+    senderPoints: Math.min(o.queueCapacity, Math.max(o.maxBatchPoints, Math.floor(o.queueCapacity * o.deviceQueueShare))),
+    senderMessages: o.ingestInFlightPerToken,
+  };
+}
+
+/** Why {@link IngestQueue.tryOffer} took a message or not. */
+export type OfferOutcome = 'accepted' | 'full' | 'over_share' | 'too_many';
+
+/** One sender's messages, in its order, and what it holds. */
+interface Lane {
+  readonly key: string;
   /** Slots before `head` were handed out and are cleared at once, so taken messages are not kept alive. */
-  private items: (PendingIngest | undefined)[] = [];
-  private head = 0;
+  items: (PendingIngest | undefined)[];
+  head: number;
+  /** Points queued and being written. */
+  held: number;
+  /** Messages queued and being written. */
+  messages: number;
+}
+
+const ANONYMOUS = '';
+
+export class IngestQueue {
+  /** Every lane that holds something. */
+  private readonly lanes = new Map<string, Lane>();
+  /** Lanes with messages waiting, in the order the writer serves them next. */
+  private ready = new Map<string, Lane>();
   /** Points queued plus points in the batch being written. */
   private points = 0;
   /** Points queued, not yet taken by the writer. */
   private waitingPoints = 0;
+  private waitingMessages = 0;
   private waiter: (() => void) | undefined;
+  readonly limits: SenderLimits;
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    limits: Partial<SenderLimits> = {},
+  ) {
+    this.limits = { senderPoints: limits.senderPoints ?? capacity, senderMessages: limits.senderMessages ?? Number.POSITIVE_INFINITY };
+  }
 
   /** Points held (queued and being written): `/healthz`'s `queue.depth`. */
   get depth(): number {
@@ -56,54 +109,128 @@ export class IngestQueue {
     return this.waitingPoints;
   }
 
+  /** Messages waiting, not yet taken by the writer. */
   get length(): number {
-    return this.items.length - this.head;
+    return this.waitingMessages;
   }
 
-  /** Adds a message if its points fit; false: the queue is full, nothing was taken. */
+  /** Points and messages one sender holds (queued and being written). */
+  heldBy(sender: string): { points: number; messages: number } {
+    const lane = this.lanes.get(sender);
+    return { points: lane?.held ?? 0, messages: lane?.messages ?? 0 };
+  }
+
+  /** Senders holding anything. */
+  get senders(): number {
+    return this.lanes.size;
+  }
+
+  /** Adds a message if its points fit; false: it was refused (full, or its sender's share), nothing was taken. */
   offer(message: PendingIngest): boolean {
-    if (this.points + message.points.count > this.capacity) return false;
-    this.items.push(message);
-    this.points += message.points.count;
-    this.waitingPoints += message.points.count;
-    this.wake();
-    return true;
+    return this.tryOffer(message) === 'accepted';
   }
 
-  /** Takes messages from the front, up to `maxPoints` (at least one message). */
+  /**
+   * Adds a message if it fits the queue and its sender's limits. A message as large as the
+   * biggest allowed always fits an empty share, whatever the share's size.
+   */
+  tryOffer(message: PendingIngest): OfferOutcome {
+    const count = message.points.count;
+    const key = message.sender ?? ANONYMOUS;
+    const lane = this.lanes.get(key);
+    if (lane !== undefined && lane.messages >= this.limits.senderMessages) return 'too_many';
+    if (lane !== undefined && lane.held > 0 && lane.held + count > this.limits.senderPoints) return 'over_share';
+    if (this.points + count > this.capacity) return 'full';
+    const mine = lane ?? { key, items: [], head: 0, held: 0, messages: 0 };
+    if (lane === undefined) this.lanes.set(key, mine);
+    mine.items.push(message);
+    mine.held += count;
+    mine.messages++;
+    if (!this.ready.has(key)) this.ready.set(key, mine);
+    this.points += count;
+    this.waitingPoints += count;
+    this.waitingMessages++;
+    this.wake();
+    return 'accepted';
+  }
+
+  /**
+   * Takes up to `maxPoints` (at least one message): from each waiting sender in turn, at most
+   * an equal part of `maxPoints` (at least its next message). A sender served goes to the back.
+   */
   take(maxPoints: number): PendingIngest[] {
     const batch: PendingIngest[] = [];
+    if (this.ready.size === 0) return batch;
+    const part = Math.max(1, Math.floor(maxPoints / this.ready.size));
     let n = 0;
-    while (this.head < this.items.length) {
-      const next = this.items[this.head] as PendingIngest;
-      if (batch.length > 0 && n + next.points.count > maxPoints) break;
-      batch.push(next);
-      n += next.points.count;
-      this.items[this.head] = undefined;
-      this.head++;
+    for (const lane of [...this.ready.values()]) {
+      let mine = 0;
+      while (lane.head < lane.items.length) {
+        const next = lane.items[lane.head] as PendingIngest;
+        const size = next.points.count;
+        if (batch.length > 0 && n + size > maxPoints) break;
+        if (mine > 0 && mine + size > part) break;
+        batch.push(next);
+        n += size;
+        mine += size;
+        lane.items[lane.head] = undefined;
+        lane.head++;
+        this.waitingMessages--;
+      }
+      if (mine === 0) continue;
+      this.ready.delete(lane.key);
+      if (lane.head === lane.items.length) {
+        // Empty: start over rather than keep a long array of cleared slots.
+        lane.items = [];
+        lane.head = 0;
+      } else {
+        if (lane.head > 1024 && lane.head * 2 > lane.items.length) {
+          lane.items = lane.items.slice(lane.head);
+          lane.head = 0;
+        }
+        this.ready.set(lane.key, lane);
+      }
+      if (n >= maxPoints) break;
     }
     this.waitingPoints -= n;
-    if (this.head === this.items.length) {
-      // Empty: start over rather than keep a long array of cleared slots.
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
     return batch;
   }
 
-  /** Puts a batch that could not be written back at the front, in its order. */
+  /** Puts a batch that could not be written back at the front of its senders' lanes, in its order; those senders go first. */
   putBack(batch: readonly PendingIngest[]): void {
-    this.items = [...batch, ...this.items.slice(this.head)];
-    this.head = 0;
-    for (const m of batch) this.waitingPoints += m.points.count;
+    const bySender = new Map<string, PendingIngest[]>();
+    for (const m of batch) {
+      const key = m.sender ?? ANONYMOUS;
+      const list = bySender.get(key);
+      if (list === undefined) bySender.set(key, [m]);
+      else list.push(m);
+      this.waitingPoints += m.points.count;
+      this.waitingMessages++;
+    }
+    const ready = new Map<string, Lane>();
+    for (const [key, messages] of bySender) {
+      // A message put back was held all along: its lane exists until it is released.
+      const lane = this.lanes.get(key) as Lane;
+      lane.items = [...messages, ...lane.items.slice(lane.head)];
+      lane.head = 0;
+      ready.set(key, lane);
+    }
+    for (const [key, lane] of this.ready) if (!ready.has(key)) ready.set(key, lane);
+    this.ready = ready;
   }
 
-  /** Forgets the points of messages that are done (committed or refused). */
+  /** Forgets the points of messages that are done (committed, duplicate or refused). */
   release(messages: readonly PendingIngest[]): void {
-    for (const m of messages) this.points -= m.points.count;
+    for (const m of messages) {
+      const count = m.points.count;
+      this.points -= count;
+      const key = m.sender ?? ANONYMOUS;
+      const lane = this.lanes.get(key);
+      if (lane === undefined) continue;
+      lane.held -= count;
+      lane.messages--;
+      if (lane.messages <= 0 && lane.head === lane.items.length) this.lanes.delete(key);
+    }
   }
 
   /** Resolves when a message is waiting (at once if one is). */

@@ -12,7 +12,8 @@ let temp: string;
 let pressure: string;
 
 beforeAll(async () => {
-  h = await startTestHub({ HUB_MAX_BATCH_POINTS: '100', HUB_QUEUE_CAPACITY: '300' });
+  // One sender (the admin) fills the whole queue here: its share is all of it (fairness: ingest-fairness.test.ts).
+  h = await startTestHub({ HUB_MAX_BATCH_POINTS: '100', HUB_QUEUE_CAPACITY: '300', HUB_DEVICE_QUEUE_SHARE: '1' });
   admin = await h.connect(h.adminToken);
   temp = (await admin.request<Rec>('events.create', { name: 'temp' })).public_id;
   pressure = (await admin.request<Rec>('events.create', { name: 'pressure' })).public_id;

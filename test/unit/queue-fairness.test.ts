@@ -1,0 +1,103 @@
+/** The ingest queue's fairness: each sender's share and messages in flight, turns between senders, exact accounting. */
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { IngestQueue, senderLimits, type PendingIngest } from '../../src/ingest/queue.js';
+
+const message = (sender: string, count: number): PendingIngest => ({
+  points: { seq: null, count, events: [], eventBytes: [], values: new Float64Array(count), ts: new Float64Array(count) },
+  owner: null,
+  sender,
+  pluginInstancePublicId: null,
+  resolve: () => undefined,
+  reject: () => undefined,
+});
+
+describe('IngestQueue fairness', () => {
+  it('refuses a sender beyond its share alone, while another sender is still accepted', () => {
+    const q = new IngestQueue(1000, { senderPoints: 250, senderMessages: 100 });
+    expect(q.tryOffer(message('a', 200))).toBe('accepted');
+    expect(q.tryOffer(message('a', 60))).toBe('over_share');
+    expect(q.tryOffer(message('a', 50))).toBe('accepted');
+    expect(q.tryOffer(message('b', 250))).toBe('accepted');
+    expect(q.heldBy('a')).toEqual({ points: 250, messages: 2 });
+    expect(q.depth).toBe(500);
+  });
+
+  it('says full when the whole queue is, whoever asks', () => {
+    const q = new IngestQueue(300, { senderPoints: 200 });
+    for (const s of ['a', 'b']) expect(q.tryOffer(message(s, 150))).toBe('accepted');
+    expect(q.tryOffer(message('c', 1))).toBe('full');
+  });
+
+  it('lets a message of any allowed size into an empty share', () => {
+    const q = new IngestQueue(1000, { senderPoints: 10 });
+    expect(q.tryOffer(message('a', 100))).toBe('accepted');
+    expect(q.tryOffer(message('a', 1))).toBe('over_share');
+  });
+
+  it('bounds a sender’s messages in flight (too_many), counted until released', () => {
+    const q = new IngestQueue(1000, { senderMessages: 2 });
+    const [m1, m2] = [message('a', 1), message('a', 1)];
+    expect(q.tryOffer(m1)).toBe('accepted');
+    expect(q.tryOffer(m2)).toBe('accepted');
+    expect(q.tryOffer(message('a', 1))).toBe('too_many');
+    expect(q.tryOffer(message('b', 1))).toBe('accepted');
+    const taken = q.take(1000);
+    // Taken by the writer is still in flight.
+    expect(q.tryOffer(message('a', 1))).toBe('too_many');
+    q.release(taken.filter((m) => m === m1));
+    expect(q.tryOffer(message('a', 1))).toBe('accepted');
+  });
+
+  it('takes from each sender in turn, each at most an equal part of a batch: a small message does not wait behind a backlog', () => {
+    const q = new IngestQueue(100_000);
+    const flood = Array.from({ length: 50 }, () => message('flood', 1000));
+    for (const m of flood) q.offer(m);
+    const small = message('small', 10);
+    q.offer(small);
+    const batch = q.take(10_000);
+    expect(batch).toContain(small);
+    // Two senders waiting: the flood gets at most half of the batch.
+    expect(batch.filter((m) => m.sender === 'flood').reduce((n, m) => n + m.points.count, 0)).toBeLessThanOrEqual(5000);
+    // Alone, a sender gets whole batches; its order is kept.
+    const next = q.take(10_000);
+    expect(next).toEqual(flood.slice(5, 15));
+  });
+
+  it('regression: every path out of the queue gives the share back exactly (commit, refusal, put back, duplicate)', () => {
+    const q = new IngestQueue(1000, { senderPoints: 300, senderMessages: 10 });
+    const ms = [message('a', 100), message('a', 100), message('a', 100)];
+    for (const m of ms) expect(q.tryOffer(m)).toBe('accepted');
+    const batch = q.take(150);
+    // The database went away: the batch goes back in front, still held.
+    q.putBack(batch);
+    expect(q.heldBy('a')).toEqual({ points: 300, messages: 3 });
+    expect(q.tryOffer(message('a', 1))).toBe('over_share');
+    const again = q.take(1000);
+    expect(again).toEqual(ms);
+    // One refused alone (the writer's refuse), the rest committed or acknowledged as duplicates (finish).
+    q.release([again[1] as PendingIngest]);
+    q.release([again[0] as PendingIngest, again[2] as PendingIngest]);
+    expect(q.heldBy('a')).toEqual({ points: 0, messages: 0 });
+    expect([q.depth, q.waiting, q.length, q.senders]).toEqual([0, 0, 0, 0]);
+    expect(q.tryOffer(message('a', 300))).toBe('accepted');
+  });
+});
+
+describe('sender limits from the configuration', () => {
+  it('defaults to a quarter of the queue and 64 messages', () => {
+    const config = loadConfig({});
+    expect([config.deviceQueueShare, config.ingestInFlightPerToken]).toEqual([0.25, 64]);
+    expect(senderLimits(config)).toEqual({ senderPoints: 50_000, senderMessages: 64 });
+  });
+
+  it('reads HUB_DEVICE_QUEUE_SHARE and HUB_INGEST_IN_FLIGHT_PER_TOKEN, never below one full message', () => {
+    const config = loadConfig({ HUB_DEVICE_QUEUE_SHARE: '0.5', HUB_INGEST_IN_FLIGHT_PER_TOKEN: '8', HUB_QUEUE_CAPACITY: '1000', HUB_MAX_BATCH_POINTS: '100' });
+    expect(senderLimits(config)).toEqual({ senderPoints: 500, senderMessages: 8 });
+    expect(senderLimits({ ...config, deviceQueueShare: 0.01 }).senderPoints).toBe(100);
+  });
+
+  it.each(['0', '1.5', '-0.1', 'half', '25%'])('refuses HUB_DEVICE_QUEUE_SHARE=%s', (value) => {
+    expect(() => loadConfig({ HUB_DEVICE_QUEUE_SHARE: value })).toThrow(/HUB_DEVICE_QUEUE_SHARE must be a number greater than 0 and at most 1/);
+  });
+});
