@@ -15,7 +15,9 @@ export const ERRORS = {
   invalid: { status: 422, message: 'Validation failed', retryable: false },
   rate_limited: { status: 429, message: 'Too many requests', retryable: true },
   internal: { status: 500, message: 'Internal error', retryable: true },
+  device_error: { status: 502, message: 'The device answered with an error', retryable: false },
   busy: { status: 503, message: 'The hub is busy; retry later', retryable: true },
+  timeout: { status: 504, message: 'The device did not answer in time', retryable: true },
 } as const satisfies Record<string, { status: number; message: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;

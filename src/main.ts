@@ -26,7 +26,9 @@ import { buildOpRegistry } from './domain/all-ops.js';
 import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
 import { DEFAULT_EXPORT_LIMITS, FileService } from './domain/files.js';
-import { PluginPresence } from './domain/plugin-presence.js';
+import { LocalCommandRouter } from './devices/commands.js';
+import { DeviceLinks } from './devices/links.js';
+import { DEVICE_CHANNEL, DevicePresence } from './devices/presence.js';
 import { createRepositories } from './domain/resources.js';
 import { OUTBOX_CHANNEL } from './automation/outbox.js';
 import { WebhookSender } from './automation/sender.js';
@@ -100,6 +102,11 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     // Ingest: catalog → queue → COPY writer on connections of its own.
     const catalog = new Catalog(database.db, log.child({ module: 'catalog' }));
     await catalog.load();
+    // Devices: their sockets (links), presence, and the commands pushed to them.
+    const deviceLinks = new DeviceLinks();
+    const presence = new DevicePresence(database.db, deviceLinks, log.child({ module: 'presence' }));
+    await presence.start();
+    const commands = new LocalCommandRouter(deviceLinks);
     // Rules, kept in memory like the catalog, run in the COPY writer's transactions.
     const rulesEngine = new RuleEngine(database.db, log.child({ module: 'rules' }));
     await rulesEngine.reload();
@@ -137,6 +144,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       {
         hub_catalog: (table) => void reloadCatalog(catalog, rulesEngine, table, log),
         [ALERT_CHANNEL]: (payload) => live.topics.publish('alerts', 'alert', JSON.parse(payload)),
+        [DEVICE_CHANNEL]: (payload) => live.topics.publish('devices', 'device', JSON.parse(payload)),
         [LOG_CHANNEL]: (payload) =>
           void logEntryFromNotice(payload, (id) => readLogEntry(database.db, id)).then(
             (record) => live.topics.publish('log_entries', 'log_entry', record),
@@ -181,9 +189,9 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       },
       ingest,
       live,
+      commands,
       allowPrivateWebhooks: config.webhookAllowPrivate,
     });
-    const presence = new PluginPresence(database.db, log);
 
     // Webhooks: the sender leases due outbox rows on a pool of its own, woken by the NOTIFY
     // that commits with a cause's deliveries; rows left pending by an earlier run go first.
@@ -221,17 +229,23 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       maxSocketsPerAddress: config.maxSocketsPerAddress,
       files: new FileService(database, repos, fileStore, { pool: exportPool, limits: exportLimits }),
       maxUploadBytes: config.maxUploadBytes,
-      onOpen: ({ principal }) => {
-        if (principal.pluginInstancePublicId !== null) presence.connected(principal.pluginInstancePublicId);
+      onOpen: (socket) => {
+        const instance = socket.principal.pluginInstancePublicId;
+        if (instance !== null) presence.opened({ id: socket.id, instance, push: (op, data) => socket.push(op, data) });
+      },
+      onFrame: (socket) => {
+        if (socket.principal.pluginInstancePublicId !== null) presence.seen(socket.principal.pluginInstancePublicId);
       },
       onDrain: ({ connection }) => live.drained(connection),
-      onClose: ({ principal, connection }) => {
-        live.closed(connection);
-        if (principal.pluginInstancePublicId !== null) presence.disconnected(principal.pluginInstancePublicId);
+      onClose: (socket) => {
+        live.closed(socket.connection);
+        commands.senderClosed(socket.connection);
+        const instance = socket.principal.pluginInstancePublicId;
+        if (instance !== null) presence.closed({ id: socket.id, instance, push: () => false });
       },
     });
 
-    const demo = config.demo ? await startDemo(database.db, ingest, log.child({ module: 'demo' })) : undefined;
+    const demo = config.demo ? await startDemo(database.db, ingest, { presence, commands }, log.child({ module: 'demo' })) : undefined;
     let stopping: Promise<void> | undefined;
     return {
       port: server.port,
@@ -249,6 +263,8 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
           const drained = await writer.drain(DRAIN_TIMEOUT_MS);
           if (!drained) log.warn({ points: queue.depth }, 'shutdown: the ingest queue did not drain in time; those points were never acknowledged');
           await server.close();
+          // The devices' sockets are closed: their instances go offline, recorded before the database closes.
+          await presence.stop();
           await webhooksStopped;
           await unwind();
         })();

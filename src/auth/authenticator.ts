@@ -7,9 +7,9 @@
 import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
-import { apiTokens, blacklistTokens, users } from '../db/schema.js';
+import { apiTokens, blacklistTokens, pluginInstances, users } from '../db/schema.js';
 import { mapDbError } from '../db/db-errors.js';
-import { HubError, unauthorized } from '../errors.js';
+import { HubError, forbidden, unauthorized } from '../errors.js';
 import { hashApiToken } from './api-token-secret.js';
 import { JwtCodec, looksLikeJwt } from './jwt.js';
 import { hashPassword, verifyDecoy, verifyPassword } from './passwords.js';
@@ -178,7 +178,15 @@ export class Authenticator {
         : this.db
             .select({ id: apiTokens.public_id })
             .from(apiTokens)
-            .where(and(inArray(apiTokens.public_id, tokenIds), or(isNull(apiTokens.expires_at), gt(apiTokens.expires_at, sql`now()`)))),
+            .leftJoin(pluginInstances, eq(pluginInstances.public_id, apiTokens.plugin_instance_public_id))
+            .where(
+              and(
+                inArray(apiTokens.public_id, tokenIds),
+                or(isNull(apiTokens.expires_at), gt(apiTokens.expires_at, sql`now()`)),
+                // A device token of a disabled instance is, for its open sockets, revoked.
+                or(isNull(apiTokens.plugin_instance_public_id), eq(pluginInstances.enabled, true)),
+              ),
+            ),
       this.db
         .select({ id: users.public_id, role: users.role, generation: users.token_generation })
         .from(users)
@@ -227,14 +235,17 @@ export class Authenticator {
 
   private async fromApiToken(secret: string): Promise<Principal> {
     const [row] = await this.db
-      .select({ token: apiTokens, user: users })
+      .select({ token: apiTokens, user: users, instanceEnabled: pluginInstances.enabled })
       .from(apiTokens)
       .innerJoin(users, eq(users.public_id, apiTokens.user_public_id))
+      .leftJoin(pluginInstances, eq(pluginInstances.public_id, apiTokens.plugin_instance_public_id))
       .where(eq(apiTokens.token_hash, hashApiToken(secret)))
       .limit(1);
     if (row === undefined) throw unauthorized('Invalid token');
     const { token, user } = row;
     if (token.expires_at !== null && token.expires_at.getTime() <= Date.now()) throw unauthorized('Token expired');
+    // A disabled instance's devices are refused (PROTOCOL.md §13): 403, the token itself is fine.
+    if (token.plugin_instance_public_id !== null && row.instanceEnabled === false) throw forbidden('This device\'s plugin instance is disabled');
     if (token.last_used_at === null || Date.now() - token.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
       this.db
         .update(apiTokens)

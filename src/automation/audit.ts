@@ -34,6 +34,10 @@ export const audit = {
     write(db, 'info', `Experiment ${q(experiment.name)} started`, user),
   experimentStopped: (db: Executor, experiment: { name: string }, user: string | null) =>
     write(db, 'info', `Experiment ${q(experiment.name)} stopped`, user),
+  deviceStatus: (db: Executor, instance: { instance_name: string }, status: string) =>
+    write(db, 'info', `Device ${q(instance.instance_name)} is ${status}`),
+  command: (db: Executor, command: { name: string; instanceName: string; outcome: string }, user: string | null) =>
+    write(db, 'info', `Command ${q(command.name)} sent to device ${q(command.instanceName)}: ${command.outcome}`, user),
 };
 
 /**

@@ -47,6 +47,7 @@ export function docsOpRegistry(): OpRegistry {
     changed: absent('the catalog'),
     ingest: new IngestService(absent('the ingest queue'), absent('the COPY writer'), catalog, absent('the metrics'), 0),
     live: new LiveService(absent('the live pool'), catalog, 0, log),
+    commands: absent('the command router'),
   });
 }
 

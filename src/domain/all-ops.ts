@@ -9,6 +9,7 @@ import type { Db } from '../db/database.js';
 import type { ResourceName } from '../db/entities.js';
 import { OpRegistry, type OpDef } from '../protocol/ops.js';
 import { webhookOps } from '../automation/webhook-ops.js';
+import { commandOps, type CommandRouter } from '../devices/commands.js';
 import { ANYONE, DEVICE, OPERATOR, PERSON, either, type Rule } from './access.js';
 import { authOps } from './auth-ops.js';
 import { experimentOps } from './experiments.js';
@@ -36,6 +37,8 @@ export interface OpServices {
   readonly changed: (resource: ResourceName) => Promise<void>;
   readonly ingest: IngestOps;
   readonly live: LiveOps;
+  /** Where `commands.send` goes (this hub's device sockets, or other hubs'). */
+  readonly commands: CommandRouter;
   /** Webhook URLs may name loopback, private… hosts (HUB_WEBHOOK_ALLOW_PRIVATE). */
   readonly allowPrivateWebhooks?: boolean;
 }
@@ -60,6 +63,7 @@ export function buildOpRegistry(s: OpServices): OpRegistry {
     .registerAll(experimentOps(s.db, s.repos.experiments, () => s.changed('experiments')))
     .registerAll(firmwareOps(s.db, s.repos.firmware_updates))
     .registerAll(webhookOps(s.db, s.repos))
+    .registerAll(commandOps(s.db, s.commands, s.log.child({ module: 'commands' }), { send: OPERATOR, reply: DEVICE }))
     .register(s.ingest.op(either(OPERATOR, DEVICE)))
     .registerAll(s.live.ops(PERSON, ANYONE));
 }

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { Principal, UserRow } from '../auth/principal.js';
 import type { Db } from '../db/database.js';
 import { channelMappings, events, pluginInstances, users } from '../db/schema.js';
+import type { CommandRouter } from '../devices/commands.js';
+import type { DeviceLink } from '../devices/links.js';
 import type { IngestService } from '../ingest/ingest-service.js';
 
 const INSTANCE = 'demo';
@@ -24,8 +26,21 @@ export interface DemoSimulator {
   stop(): void;
 }
 
-/** Creates what the demo needs (once) and starts streaming; returns a handle to stop it. */
-export async function startDemo(db: Db, ingest: IngestService, log: Logger): Promise<DemoSimulator> {
+/** What the demo needs of the devices layer: to count as a connected device and answer commands. */
+export interface DemoDevice {
+  readonly presence: { opened(link: DeviceLink): void; closed(link: DeviceLink): void };
+  readonly commands: Pick<CommandRouter, 'reply'>;
+}
+
+/** The demo's one link: a device inside the hub. */
+const DEMO_LINK_ID = -1;
+
+/**
+ * Creates what the demo needs (once) and starts streaming; returns a handle to stop it. While it
+ * streams, its instance is `connected` and answers the command `ping` (so commands can be tried
+ * on a fresh hub); any other command gets a device error.
+ */
+export async function startDemo(db: Db, ingest: IngestService, device: DemoDevice, log: Logger): Promise<DemoSimulator> {
   const [admin] = await db.select().from(users).where(eq(users.role, 'admin')).limit(1);
   if (admin === undefined) throw new Error('the demo needs an admin user');
   await db
@@ -79,5 +94,28 @@ export async function startDemo(db: Db, ingest: IngestService, log: Logger): Pro
       .catch((err: unknown) => log.debug({ err }, 'demo reading not stored'));
   }, 1000);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  const link: DeviceLink = {
+    id: DEMO_LINK_ID,
+    instance: instance.public_id,
+    push: (op, data) => {
+      if (op !== 'command') return true;
+      const { command_id, name } = data as { command_id: string; name: string };
+      // Answered on the next turn, as a device over a socket would.
+      setImmediate(() =>
+        device.commands.reply(
+          instance.public_id,
+          command_id,
+          name === 'ping' ? { ok: true, result: { pong: true, at: new Date().toISOString() } } : { ok: false, error: `the demo knows only "ping", not "${name}"` },
+        ),
+      );
+      return true;
+    },
+  };
+  device.presence.opened(link);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      device.presence.closed(link);
+    },
+  };
 }

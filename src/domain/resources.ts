@@ -235,6 +235,10 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
         const values = data as typeof t.pluginInstances.$inferInsert;
         return { ...values, status: values.demo_mode === true ? 'demo' : 'inactive' };
       },
+      // Disabled: its device sockets close (1008) and its tokens are refused at upgrade (403).
+      updated: (before, after) => {
+        if (before.enabled && !after.enabled) setImmediate(() => sessions.closeByPluginInstance(after.public_id, 'plugin instance disabled'));
+      },
       deleted: (row) => void sessions.closeByPluginInstance(row.public_id),
     } satisfies ResourceSpec<typeof t.pluginInstances>,
     {

@@ -55,6 +55,12 @@ export interface SocketData {
   transports: Partial<Record<Encoding, PushTransport>>;
   /** Its places in the connection limits (address, user or token), released at close. */
   limitKeys: string[];
+  /** The connection's number (logs; device links). */
+  readonly id: number;
+  /** The encoding of its latest request: unsolicited pushes (commands) use it. */
+  lastEncoding: Encoding;
+  /** Pushes `{op, data}` in `lastEncoding`; false when the socket is gone or too slow. */
+  push(op: string, data: unknown): boolean;
 }
 
 export interface SocketDeps {
@@ -70,6 +76,8 @@ export interface SocketDeps {
   readonly onOpen?: (data: SocketData) => void;
   readonly onDrain?: (data: SocketData) => void;
   readonly onClose?: (data: SocketData) => void;
+  /** Called for every frame (a device's presence: `last_seen_at`). Must be cheap. */
+  readonly onFrame?: (data: SocketData) => void;
 }
 
 /** Counts requests in flight across all sockets, so shutdown can wait for them. */
@@ -170,6 +178,9 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
             open: false,
             transports: {},
             limitKeys: [addressKey, userKey],
+            id,
+            lastEncoding: 'json',
+            push: () => false,
           };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         },
@@ -184,6 +195,11 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
     open: (ws) => {
       const data = ws.getUserData();
       data.open = true;
+      data.push = (op, payload) => {
+        if (!data.open || ws.getBufferedAmount() > SLOW_READER_BYTES) return false;
+        send(ws, { op, data: payload }, data.lastEncoding);
+        return true;
+      };
       data.session = {
         principal: data.principal,
         close: (code, reason) => {
@@ -199,6 +215,8 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
       const encoding: Encoding = isBinary ? 'msgpack' : 'json';
+      data.lastEncoding = encoding;
+      deps.onFrame?.(data);
       if (message.byteLength > deps.maxFrameBytes) {
         ws.end(CLOSE_TOO_BIG, 'frame over HUB_MAX_FRAME_BYTES');
         return;

@@ -9,8 +9,14 @@ describe('the demo simulator', () => {
     const h = await startTestHub({ HUB_DEMO: '1' });
     try {
       const c = await h.connect(h.adminToken);
+      // Streaming, the demo counts as a connected device, and answers `ping`.
       const instances = await c.request<Rec>('plugin_instances.list', { filter: { instance_name: 'demo' } });
-      expect(instances.items).toEqual([expect.objectContaining({ demo_mode: true, status: 'demo', plugin_id: 'simulator' })]);
+      expect(instances.items).toEqual([expect.objectContaining({ demo_mode: true, plugin_id: 'simulator' })]);
+      const demo = instances.items[0].public_id as string;
+      await expect.poll(async () => (await c.request<Rec>('plugin_instances.get', { public_id: demo })).status).toBe('connected');
+      const pong = await c.request<Rec>('commands.send', { plugin_instance_public_id: demo, name: 'ping' });
+      expect(pong).toMatchObject({ result: { pong: true } });
+      await expect(c.request('commands.send', { plugin_instance_public_id: demo, name: 'reboot' })).rejects.toMatchObject({ status: 502, code: 'device_error' });
       const events = await c.request<Rec>('events.list', { page_size: 100 });
       const temperature = events.items.find((e: Rec) => e.name === 'demo_temperature');
       expect(temperature).toBeDefined();

@@ -34,6 +34,8 @@ const EXPECTED: Record<string, Role[]> = {
   'auth.me': ALL,
   'auth.logout': ALL,
   'auth.change_password': P,
+  'commands.send': O,
+  'commands.reply': ['device'],
   ingest: ['admin', 'operator', 'device'],
   subscribe: ALL,
   unsubscribe: ALL,
