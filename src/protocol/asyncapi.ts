@@ -5,6 +5,7 @@
  */
 import { ERRORS } from '../errors.js';
 import type { OpRegistry } from './ops.js';
+import { PUSHES } from './pushes.js';
 
 type Json = Record<string, unknown>;
 
@@ -43,6 +44,29 @@ export function buildAsyncApi(registry: OpRegistry, version: string): Json {
         channel: ref('#/channels/socket'),
         messages: [ref('#/channels/socket/messages/ok_reply'), ref('#/channels/socket/messages/error_reply')],
       },
+    };
+  }
+  // Pushes: sent by the hub, unasked (subscriptions, topics, commands to devices).
+  for (const push of PUSHES) {
+    const key = `push_${push.op}`;
+    messages[key] = {
+      name: push.op,
+      title: `push ${push.op}`,
+      contentType: 'application/json',
+      summary: push.summary,
+      payload: {
+        type: 'object',
+        required: ['op', 'data'],
+        additionalProperties: false,
+        properties: { op: { const: push.op }, data: push.data },
+      },
+    };
+    channelMessages[key] = ref(`#/components/messages/${key}`);
+    operations[key] = {
+      action: 'send',
+      title: `push ${push.op}`,
+      channel: ref('#/channels/socket'),
+      messages: [ref(`#/channels/socket/messages/${key}`)],
     };
   }
   channelMessages.ok_reply = ref('#/components/messages/ok_reply');

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { docsOpRegistry, renderAsyncApi } from '../../src/docs/asyncapi-document.js';
 import { ERRORS } from '../../src/errors.js';
+import { PUSHES } from '../../src/protocol/pushes.js';
 
 const protocolDoc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
 const committedAsyncApi = readFileSync(new URL('../../docs/asyncapi.json', import.meta.url), 'utf8');
@@ -45,9 +46,22 @@ describe('docs/protocol.md', () => {
 
 describe('docs/asyncapi.json', () => {
   it('has an operation for every registered op, and none for an op the hub does not serve', () => {
-    const asyncapi = JSON.parse(committedAsyncApi) as { operations: Record<string, { title: string }> };
-    const documented = Object.values(asyncapi.operations).map(({ title }) => title).sort();
+    const asyncapi = JSON.parse(committedAsyncApi) as { operations: Record<string, { title: string; action: string }> };
+    const documented = Object.values(asyncapi.operations)
+      .filter(({ action }) => action === 'receive')
+      .map(({ title }) => title)
+      .sort();
     expect(documented).toEqual(registered);
+  });
+
+  it('has a send operation for every push, each named in docs/protocol.md', () => {
+    const asyncapi = JSON.parse(committedAsyncApi) as { operations: Record<string, { title: string; action: string }> };
+    const pushes = Object.values(asyncapi.operations)
+      .filter(({ action }) => action === 'send')
+      .map(({ title }) => title.replace(/^push /, ''))
+      .sort();
+    expect(pushes).toEqual(PUSHES.map((p) => p.op).sort());
+    for (const op of pushes) expect(protocolDoc, op).toContain(`{"op": "${op}"`);
   });
 
   it('covers the ops of ingest and live fan-out, which are not domain CRUD', () => {
