@@ -25,6 +25,7 @@ import { LiveService } from './live/live-service.js';
 import { buildOpRegistry } from './domain/all-ops.js';
 import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
+import { FIRMWARE_CHANNEL } from './domain/firmware.js';
 import { DEFAULT_EXPORT_LIMITS, FileService } from './domain/files.js';
 import { LocalCommandRouter } from './devices/commands.js';
 import { DeviceLinks } from './devices/links.js';
@@ -144,6 +145,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       {
         hub_catalog: (table) => void reloadCatalog(catalog, rulesEngine, table, log),
         [ALERT_CHANNEL]: (payload) => live.topics.publish('alerts', 'alert', JSON.parse(payload)),
+        [FIRMWARE_CHANNEL]: (payload) => live.topics.publish('firmware', 'firmware', JSON.parse(payload)),
         [DEVICE_CHANNEL]: (payload) => live.topics.publish('devices', 'device', JSON.parse(payload)),
         [LOG_CHANNEL]: (payload) =>
           void logEntryFromNotice(payload, (id) => readLogEntry(database.db, id)).then(

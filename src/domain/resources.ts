@@ -22,6 +22,7 @@ import { conflict, forbidden, invalid, notFound, type ErrorDetail } from '../err
 import type { OpDef } from '../protocol/ops.js';
 import { toRecord } from '../protocol/records.js';
 import { ADMIN } from './access.js';
+import { FirmwareUpdatesRepository } from './firmware.js';
 import { crudOps, type ResourceSpec } from './crud.js';
 
 export interface ResourceServices {
@@ -48,7 +49,8 @@ export function createRepositories(db: Db) {
     rules: new Repository(db, R.rules.table, R.rules.entity),
     webhooks: new Repository(db, R.webhooks.table, R.webhooks.entity, { hidden: ['secret'] }),
     webhook_deliveries: new Repository(db, R.webhook_deliveries.table, R.webhook_deliveries.entity),
-    firmware_updates: new Repository(db, R.firmware_updates.table, R.firmware_updates.entity, { hidden: ['file_path'] }),
+    // Its records carry the counts of devices at each stage (PROTOCOL.md §13).
+    firmware_updates: new FirmwareUpdatesRepository(db, R.firmware_updates.entity, { hidden: ['file_path'] }),
     dashboards: new Repository(db, R.dashboards.table, R.dashboards.entity),
     dashboard_widgets: new Repository(db, R.dashboard_widgets.table, R.dashboard_widgets.entity),
     plugin_packages: new Repository(db, R.plugin_packages.table, R.plugin_packages.entity, { hidden: ['file_path'] }),

@@ -24,7 +24,7 @@ const EXPECTED: Record<string, Role[]> = {
   ...prefix('rules', crud(P, P, O)),
   ...prefix('webhooks', { ...crud(A, A, A), test: A }),
   ...prefix('webhook_deliveries', { list: A, get: A, retry: A }),
-  ...prefix('firmware_updates', { ...crud(P, P, A), apply: A, rollback: A, check: ALL }),
+  ...prefix('firmware_updates', { ...crud(P, P, A), apply: A, rollback: A, check: ALL, report: ['device'] }),
   ...prefix('dashboards', crud(P, P, O)),
   ...prefix('dashboard_widgets', crud(P, P, O)),
   ...prefix('plugin_packages', crud(P, P, A)),
