@@ -13,6 +13,7 @@
  * Flags (or BENCH_<NAME>): --devices 8 --points 1000 --window 4 --seconds 10 --events 100
  * --rules 0 --encoding json|msgpack --json. DATABASE_URL: run on that server (in a scratch database)
  * instead of an embedded PostgreSQL. BENCH_PROFILE=1: write a CPU profile of the hub.
+ * --flood: one device flooding beside well-behaved ones instead (see bench/ingest-flood.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -26,6 +27,11 @@ import { COPY_DATAPOINTS_SQL, encodeCopy } from '../src/ingest/copy-encoder.js';
 import { Uuid7Generator, uuidToBytes } from '../src/ingest/uuid7.js';
 import { adminToken, connect, flags, Latencies, machine, startBenchHub, table, type BenchHub } from './lib.js';
 
+// --flood: the fairness scenario (bench/ingest-flood.ts), with flags of its own.
+if (process.argv.includes('--flood')) {
+  await import('./ingest-flood.js');
+  process.exit(process.exitCode ?? 0);
+}
 const opts = flags({ devices: '8', points: '1000', window: '4', seconds: '10', events: '100', rules: '0', encoding: 'json' });
 const ruleCount = Number(opts.rules);
 const devices = Number(opts.devices);

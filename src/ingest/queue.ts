@@ -49,7 +49,15 @@ export interface SenderLimits {
   readonly senderPoints: number;
   /** Messages queued and being written (HUB_INGEST_IN_FLIGHT_PER_TOKEN). */
   readonly senderMessages: number;
+  /**
+   * Points of one sender in one COPY batch at most (at least its next message): a batch's time
+   * is what a small message committed with it waits, so no sender may make batches long.
+   */
+  readonly senderBatchPoints: number;
 }
+
+/** The default part of one sender in a batch (a few ms of COPY): what a flood adds to a small message's wait. */
+export const SENDER_BATCH_POINTS = 1_000;
 
 /**
  * A sender's limits from the configuration: `share` of the capacity, but never less than one
@@ -59,6 +67,7 @@ export function senderLimits(o: { queueCapacity: number; deviceQueueShare: numbe
   return {
     senderPoints: Math.min(o.queueCapacity, Math.max(o.maxBatchPoints, Math.floor(o.queueCapacity * o.deviceQueueShare))),
     senderMessages: o.ingestInFlightPerToken,
+    senderBatchPoints: SENDER_BATCH_POINTS,
   };
 }
 
@@ -96,7 +105,11 @@ export class IngestQueue {
     readonly capacity: number,
     limits: Partial<SenderLimits> = {},
   ) {
-    this.limits = { senderPoints: limits.senderPoints ?? capacity, senderMessages: limits.senderMessages ?? Number.POSITIVE_INFINITY };
+    this.limits = {
+      senderPoints: limits.senderPoints ?? capacity,
+      senderMessages: limits.senderMessages ?? Number.POSITIVE_INFINITY,
+      senderBatchPoints: limits.senderBatchPoints ?? Number.POSITIVE_INFINITY,
+    };
   }
 
   /** Points held (queued and being written): `/healthz`'s `queue.depth`. */
@@ -156,12 +169,13 @@ export class IngestQueue {
 
   /**
    * Takes up to `maxPoints` (at least one message): from each waiting sender in turn, at most
-   * an equal part of `maxPoints` (at least its next message). A sender served goes to the back.
+   * an equal part of `maxPoints` and `senderBatchPoints` (at least its next message). A sender
+   * served goes to the back.
    */
   take(maxPoints: number): PendingIngest[] {
     const batch: PendingIngest[] = [];
     if (this.ready.size === 0) return batch;
-    const part = Math.max(1, Math.floor(maxPoints / this.ready.size));
+    const part = Math.max(1, Math.min(this.limits.senderBatchPoints, Math.floor(maxPoints / this.ready.size)));
     let n = 0;
     for (const lane of [...this.ready.values()]) {
       let mine = 0;

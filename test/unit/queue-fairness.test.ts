@@ -64,6 +64,14 @@ describe('IngestQueue fairness', () => {
     expect(next).toEqual(flood.slice(5, 15));
   });
 
+  it('bounds any sender’s part of a batch by senderBatchPoints (at least one message), so batches stay short', () => {
+    const q = new IngestQueue(100_000, { senderBatchPoints: 2000 });
+    for (let i = 0; i < 10; i++) q.offer(message('flood', 1000));
+    expect(q.take(50_000)).toHaveLength(2);
+    q.offer(message('big', 5000));
+    expect(q.take(50_000).map((m) => m.points.count)).toEqual([1000, 1000, 5000]);
+  });
+
   it('regression: every path out of the queue gives the share back exactly (commit, refusal, put back, duplicate)', () => {
     const q = new IngestQueue(1000, { senderPoints: 300, senderMessages: 10 });
     const ms = [message('a', 100), message('a', 100), message('a', 100)];
@@ -88,12 +96,12 @@ describe('sender limits from the configuration', () => {
   it('defaults to a quarter of the queue and 64 messages', () => {
     const config = loadConfig({});
     expect([config.deviceQueueShare, config.ingestInFlightPerToken]).toEqual([0.25, 64]);
-    expect(senderLimits(config)).toEqual({ senderPoints: 50_000, senderMessages: 64 });
+    expect(senderLimits(config)).toEqual({ senderPoints: 50_000, senderMessages: 64, senderBatchPoints: 1000 });
   });
 
   it('reads HUB_DEVICE_QUEUE_SHARE and HUB_INGEST_IN_FLIGHT_PER_TOKEN, never below one full message', () => {
     const config = loadConfig({ HUB_DEVICE_QUEUE_SHARE: '0.5', HUB_INGEST_IN_FLIGHT_PER_TOKEN: '8', HUB_QUEUE_CAPACITY: '1000', HUB_MAX_BATCH_POINTS: '100' });
-    expect(senderLimits(config)).toEqual({ senderPoints: 500, senderMessages: 8 });
+    expect(senderLimits(config)).toMatchObject({ senderPoints: 500, senderMessages: 8 });
     expect(senderLimits({ ...config, deviceQueueShare: 0.01 }).senderPoints).toBe(100);
   });
 
