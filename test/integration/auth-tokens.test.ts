@@ -239,7 +239,7 @@ describe('secrets', () => {
     await admin.request('users.create', { username: 'logcheck', password: 'log-check-password' });
     await h.login('logcheck', 'log-check-password');
     const token = await admin.request<Rec>('api_tokens.create', { name: 'logcheck' });
-    await admin.request('webhooks.create', { url: 'http://127.0.0.1:1/x', secret: 'webhook-signing-secret', events: ['sensor.reading'] });
+    await admin.request('webhooks.create', { url: 'https://example.com/x', secret: 'webhook-signing-secret', events: ['sensor.reading'] });
     const all = logLines.join('\n');
     expect(logLines.length).toBeGreaterThan(0);
     for (const secret of ['log-check-password', ADMIN_PASSWORD, token.token as string, 'webhook-signing-secret', h.adminToken, '$argon2id$']) {
