@@ -301,7 +301,7 @@ export class CopyWriter {
     for (let i = 0; i < failures.length; i++) {
       const { batch, error } = failures[i] as Failure;
       try {
-        if (error instanceof PredecessorFailed) await this.writeAlone(batch);
+        if (error instanceof PredecessorFailed) await this.writeAgain(batch);
         else {
           this.metrics.copyFailures.inc({ reason: findPgError(error)?.code.startsWith('23') === true ? 'constraint' : 'other' });
           await this.isolate(batch, error);
@@ -310,6 +310,21 @@ export class CopyWriter {
         if (!isConnectionError(err)) throw err;
         return this.unavailable(failures.slice(i).flatMap((f) => f.batch), err);
       }
+    }
+  }
+
+  /**
+   * Writes again a batch that failed only because the one before it did. It can now fail on its
+   * own (its content or a seq owner changed meanwhile): then it is isolated like any refused
+   * batch, never thrown out of the writer's loop (which would stop ingest).
+   */
+  private async writeAgain(batch: PendingIngest[]): Promise<void> {
+    try {
+      await this.writeAlone(batch);
+    } catch (err) {
+      if (isConnectionError(err)) throw err;
+      this.metrics.copyFailures.inc({ reason: findPgError(err)?.code.startsWith('23') === true ? 'constraint' : 'other' });
+      await this.isolate(batch, err);
     }
   }
 

@@ -275,4 +275,31 @@ describe('under pressure', () => {
     // The refused message's seq was not taken: it can be sent again (here to a live event).
     expect(await admin.request('ingest', { seq: 90_003, points: [{ event: temp, value: 4 }] })).toMatchObject({ accepted: 1 });
   });
+
+  it('regression: a batch held back by a failed one, failing again on its own when rewritten, does not stop the writer', async () => {
+    const doomed = (await admin.request<Rec>('events.create', { name: 'doomed-again' })).public_id;
+    const { token } = await admin.request<Rec>('api_tokens.create', { name: 'vanishing' });
+    const script = await h.connect(token);
+    const locker = new pg.Client({ connectionString: h.database.url });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE datapoints IN SHARE MODE');
+    // Batch 1 will fail for its content; batch 2 only because batch 1 did — until it is written
+    // again, when its seq owner (the token, deleted meanwhile) fails it on its own.
+    const first = admin.request<Rec>('ingest', { points: [{ event: doomed, value: 1 }] }).catch((e: Rec) => e);
+    await new Promise((r) => setTimeout(r, 150));
+    void script.request<Rec>('ingest', { seq: 5, points: [{ event: temp, value: 424_242 }] }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      await locker.query('DELETE FROM events WHERE public_id = $1', [doomed]);
+      await locker.query(`DELETE FROM api_tokens WHERE name = 'vanishing'`);
+    } finally {
+      await locker.query('COMMIT');
+      await locker.end();
+    }
+    await expect(first).resolves.toMatchObject({ code: 'invalid' });
+    // The writer still writes: the held-back point is stored (without its seq mark), and more come.
+    await expect.poll(async () => Number((await h.database.pool.query('SELECT count(*) FROM datapoints WHERE value = 424242')).rows[0].count), { timeout: 5000 }).toBe(1);
+    expect(await admin.request('ingest', { points: [{ event: temp, value: 5 }] }, 5000)).toMatchObject({ accepted: 1 });
+  });
 });
