@@ -58,15 +58,27 @@ export const packageSource = pgEnum('package_source', ['uploaded', 'bundled']);
 export const instanceStatus = pgEnum('instance_status', ['inactive', 'connected', 'demo', 'error']);
 export const channelDirection = pgEnum('channel_direction', ['input', 'output', 'bidirectional']);
 
-export const users = pgTable('users', {
-  ...base(),
-  username: varchar('username', { length: 50 }).notNull().unique(),
-  email: varchar('email', { length: 255 }).unique(),
-  password_hash: text('password_hash').notNull(),
-  role: userRole('role').notNull().default('viewer'),
-  /** Bumped when the password changes: login tokens carry it (`gen`) and older ones stop working. */
-  token_generation: integer('token_generation').notNull().default(0),
-});
+export const users = pgTable(
+  'users',
+  {
+    ...base(),
+    username: varchar('username', { length: 50 }).notNull().unique(),
+    email: varchar('email', { length: 255 }).unique(),
+    password_hash: text('password_hash').notNull(),
+    role: userRole('role').notNull().default('viewer'),
+    /** Bumped when the password changes: login tokens carry it (`gen`) and older ones stop working. */
+    token_generation: integer('token_generation').notNull().default(0),
+    /** The OpenID provider and its `sub` this user signs in as (PROTOCOL.md §17); both or neither. */
+    oidc_issuer: varchar('oidc_issuer', { length: 255 }),
+    oidc_subject: varchar('oidc_subject', { length: 255 }),
+    /** False: `POST /api/auth/login` refuses this user (an admin's choice for SSO-linked users). */
+    password_login: boolean('password_login').notNull().default(true),
+  },
+  (t) => [
+    unique('uq_users_oidc_identity').on(t.oidc_issuer, t.oidc_subject),
+    check('ck_users_oidc_identity', sql`(${t.oidc_issuer} IS NULL) = (${t.oidc_subject} IS NULL)`),
+  ],
+);
 
 export const events = pgTable('events', {
   ...base(),
