@@ -3,10 +3,9 @@
  * revoking a token, deleting a user or API token, or a token's expiry closes every socket of it.
  * Transport-agnostic: a session is a `close` callback; the server owns the sockets.
  */
+import { CLOSE } from '../close-codes.js';
 import type { Principal } from './principal.js';
 
-/** Close code for a revoked or expired token: do not reconnect with it. @see PROTOCOL.md §4 */
-export const CLOSE_TOKEN_REVOKED = 1008;
 
 export interface Session {
   readonly principal: Principal;
@@ -34,7 +33,7 @@ export class SessionRegistry {
       // setTimeout overflows past ~24.8 days; such a session is re-armed by the sweep instead.
       const delay = Math.max(0, expiresAt - Date.now());
       if (delay < 2 ** 31 - 1) {
-        const timer = setTimeout(() => session.close(CLOSE_TOKEN_REVOKED, 'token expired'), delay);
+        const timer = setTimeout(() => session.close(CLOSE.tokenRevoked, 'token expired'), delay);
         timer.unref();
         this.timers.set(session, timer);
       }
@@ -105,7 +104,7 @@ export class SessionRegistry {
     let closed = 0;
     for (const session of [...this.sessions]) {
       if (match(session.principal)) {
-        session.close(CLOSE_TOKEN_REVOKED, reason);
+        session.close(CLOSE.tokenRevoked, reason);
         closed++;
       }
     }

@@ -13,6 +13,7 @@ import type { CommittedPoints } from '../ingest/copy-writer.js';
 import type { ConnectionState, OpContext, OpDef } from '../protocol/ops.js';
 import { encodeMessage } from '../protocol/codec.js';
 import { Fanout, Subscriber, type Point, type SubscriberTransport } from './fanout.js';
+import { CLOSE } from '../close-codes.js';
 import { LocalBus, type LiveBus } from './bus.js';
 import { TOPICS, TopicFanout, TopicSubscriber, type Topic } from './topics.js';
 import { loadLatest, queryBuckets, queryRaw, replaySince } from './history.js';
@@ -23,8 +24,7 @@ export const MAX_EVENTS_PER_SUBSCRIBE = 1000;
 export const DEFAULT_QUERY_LIMIT = 10_000;
 /** `since` replays one caller (user, or API token) may have running at once. */
 export const MAX_REPLAYS_PER_CALLER = 2;
-/** Close code for a subscriber too slow for what it asked: reconnect (with `since`). @see PROTOCOL.md §4 */
-export const CLOSE_TRY_AGAIN_LATER = 1013;
+
 export const MAX_QUERY_LIMIT = 100_000;
 
 const Uuid = Type.String({ format: 'uuid' });
@@ -303,7 +303,7 @@ export class LiveService {
         // It would miss points if the replay just stopped: it reconnects and resumes with `since`.
         this.log.info({ stallMs: this.replays.stallMs }, 'replay reader stalled; closing its socket with 1013');
         sub.replaying = null;
-        sub.transport.close?.(CLOSE_TRY_AGAIN_LATER, 'too slow for the replay; reconnect with since');
+        sub.transport.close?.(CLOSE.tryAgainLater, 'too slow for the replay; reconnect with since');
         return;
       }
       this.log.warn({ err }, 'replay failed');

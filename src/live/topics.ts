@@ -4,14 +4,13 @@
  * socket holds more than the buffer limit unsent) is closed with 1013 and reconnects.
  * @see PROTOCOL.md §14
  */
+import { CLOSE } from '../close-codes.js';
 import { encodeMessage, type Encoding } from '../protocol/codec.js';
 import type { SubscriberTransport } from './fanout.js';
 
 export const TOPICS = ['alerts', 'devices', 'firmware', 'log_entries'] as const;
 export type Topic = (typeof TOPICS)[number];
 
-/** Close code for a subscriber too slow for topic pushes. @see PROTOCOL.md §4 */
-export const CLOSE_TOO_SLOW = 1013;
 
 /** One connection's topic subscriptions. */
 export class TopicSubscriber {
@@ -68,7 +67,7 @@ export class TopicFanout {
       if (transport.bufferedAmount() > this.bufferBytes) {
         this.stats.slowClosed++;
         this.close(sub);
-        transport.close?.(CLOSE_TOO_SLOW, 'too slow for topic pushes; reconnect');
+        transport.close?.(CLOSE.tryAgainLater, 'too slow for topic pushes; reconnect');
         continue;
       }
       const frame = (frames[transport.encoding] ??= encodeMessage({ op, data }, transport.encoding));

@@ -13,7 +13,8 @@ import type { FileService } from '../domain/files.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerFileRoutes } from './file-routes.js';
 import { sendError, sendJson, trackAborted } from './http.js';
-import { CLOSE_GOING_AWAY, InFlight, registerSocket, type SocketDeps } from './socket.js';
+import { CLOSE } from '../close-codes.js';
+import { InFlight, registerSocket, type SocketDeps } from './socket.js';
 import { uws, type us_listen_socket } from './uws.js';
 
 export interface QueueStats {
@@ -137,7 +138,7 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
     close: (graceMs = 10_000) => {
       closing ??= (async () => {
         stopListening();
-        deps.sessions.closeAll(CLOSE_GOING_AWAY, 'hub shutting down');
+        deps.sessions.closeAll(CLOSE.goingAway, 'hub shutting down');
         await inFlight.idle(graceMs);
       })();
       return closing;

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Session, SessionRegistry } from '../auth/sessions.js';
+import { CLOSE } from '../close-codes.js';
 import { HubError, badRequest, toHubError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { decodeFrame, encodeMessage, type Encoding } from '../protocol/codec.js';
@@ -26,11 +27,6 @@ export const MAX_IN_FLIGHT = 64;
 const SLOW_READER_BYTES = 1 << 20;
 /** Unsent bytes after which uWS closes the socket: the hard bound on a socket's memory. */
 export const MAX_BACKPRESSURE = 16 << 20;
-/** Close codes. @see PROTOCOL.md §4 */
-export const CLOSE_GOING_AWAY = 1001;
-export const CLOSE_TOO_BIG = 1009;
-
-export const CLOSE_INVALID_PAYLOAD = 1007;
 
 /**
  * uWS drops a frame over its `maxPayloadLength` by cutting the TCP connection (the client sees
@@ -218,7 +214,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       data.lastEncoding = encoding;
       deps.onFrame?.(data);
       if (message.byteLength > deps.maxFrameBytes) {
-        ws.end(CLOSE_TOO_BIG, 'frame over HUB_MAX_FRAME_BYTES');
+        ws.end(CLOSE.tooBig, 'frame over HUB_MAX_FRAME_BYTES');
         return;
       }
       // Decoded synchronously: uWS frees `message` when this callback returns.
@@ -226,7 +222,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       if (!decoded.ok) {
         // RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
         if (decoded.invalidUtf8 === true) {
-          ws.end(CLOSE_INVALID_PAYLOAD, 'text frame is not valid UTF-8');
+          ws.end(CLOSE.invalidPayload, 'text frame is not valid UTF-8');
           return;
         }
         return reject(ws, null, badRequest(decoded.reason), encoding, 'invalid');
