@@ -40,6 +40,14 @@ export class IngestService {
    */
   async submit(data: Readonly<Record<string, unknown>>, principal: Principal): Promise<{ committed: Promise<IngestAck> }> {
     if (!this.accepting) throw new HubError('busy', 'The hub is shutting down; send it again to another hub or later', { retryAfterMs: 1000 });
+    const apiToken = principal.kind === 'api_token' ? principal.tokenId : null;
+    const user = principal.user.public_id;
+    const sender = keyOf(apiToken, user);
+    // A message that could not be queued anyway is refused before it is validated point by
+    // point: a flooding sender's surplus then costs the hub almost nothing.
+    const claimed = Array.isArray(data.points) ? data.points.length : 0;
+    const early = claimed > 0 && claimed <= this.maxBatchPoints ? this.queue.refusalFor(sender, claimed) : null;
+    if (early !== null) throw this.refusal(early, sender, claimed);
     let result = validateIngest(data, principal, this.catalog, this.maxBatchPoints, Date.now(), false);
     if (result.kind === 'unknown') {
       // An event or channel we do not know may be younger than our catalog: look once more.
@@ -56,10 +64,7 @@ export class IngestService {
     }
     if (result.kind !== 'ok') throw new HubError('internal');
     const { points } = result;
-    const apiToken = principal.kind === 'api_token' ? principal.tokenId : null;
-    const user = principal.user.public_id;
     let pending: PendingIngest | undefined;
-    const sender = keyOf(apiToken, user);
     const committed = new Promise<IngestAck>((resolve, reject) => {
       pending = {
         points,

@@ -138,6 +138,18 @@ export class IngestQueue {
     return this.lanes.size;
   }
 
+  /**
+   * Would a message of `count` points from `sender` be refused now? A cheap check made before a
+   * message is validated, so a flooding sender's refused messages cost the hub little.
+   */
+  refusalFor(sender: string, count: number): Exclude<OfferOutcome, 'accepted'> | null {
+    const lane = this.lanes.get(sender);
+    if (lane !== undefined && lane.messages >= this.limits.senderMessages) return 'too_many';
+    if (lane !== undefined && lane.held > 0 && lane.held + count > this.limits.senderPoints) return 'over_share';
+    if (this.points + count > this.capacity) return 'full';
+    return null;
+  }
+
   /** Adds a message if its points fit; false: it was refused (full, or its sender's share), nothing was taken. */
   offer(message: PendingIngest): boolean {
     return this.tryOffer(message) === 'accepted';
@@ -151,9 +163,8 @@ export class IngestQueue {
     const count = message.points.count;
     const key = message.sender ?? ANONYMOUS;
     const lane = this.lanes.get(key);
-    if (lane !== undefined && lane.messages >= this.limits.senderMessages) return 'too_many';
-    if (lane !== undefined && lane.held > 0 && lane.held + count > this.limits.senderPoints) return 'over_share';
-    if (this.points + count > this.capacity) return 'full';
+    const refused = this.refusalFor(key, count);
+    if (refused !== null) return refused;
     const mine = lane ?? { key, items: [], head: 0, held: 0, messages: 0 };
     if (lane === undefined) this.lanes.set(key, mine);
     mine.items.push(message);

@@ -109,3 +109,17 @@ describe('sender limits from the configuration', () => {
     expect(() => loadConfig({ HUB_DEVICE_QUEUE_SHARE: value })).toThrow(/HUB_DEVICE_QUEUE_SHARE must be a number greater than 0 and at most 1/);
   });
 });
+
+describe('refusalFor (the check made before a message is validated)', () => {
+  it('says what tryOffer would say, and takes nothing', () => {
+    const q = new IngestQueue(1000, { senderPoints: 300, senderMessages: 2 });
+    expect(q.refusalFor('a', 100)).toBeNull();
+    expect(q.tryOffer(message('a', 250))).toBe('accepted');
+    expect(q.refusalFor('a', 100)).toBe('over_share');
+    expect(q.refusalFor('b', 100)).toBeNull();
+    expect(q.refusalFor('b', 800)).toBe('full');
+    expect(q.tryOffer(message('a', 10))).toBe('accepted');
+    expect(q.refusalFor('a', 1)).toBe('too_many');
+    expect(q.heldBy('a')).toEqual({ points: 260, messages: 2 });
+  });
+});
