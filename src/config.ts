@@ -3,6 +3,7 @@
  * Nothing else in the hub reads `process.env`.
  * @see PROTOCOL.md §9
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -49,6 +50,34 @@ export interface Config {
   readonly webhookAllowPrivate: boolean;
   /** Webhook attempts in flight at once, in all (at most 2 per webhook). */
   readonly webhookConcurrency: number;
+  /** Single sign-on through an OpenID provider; `null` (HUB_OIDC_ISSUER unset): off. @see PROTOCOL.md §17 */
+  readonly oidc: OidcConfig | null;
+}
+
+/** The roles a provider's claim can map to. */
+export type OidcRole = 'admin' | 'operator' | 'viewer';
+
+/** @see PROTOCOL.md §17 */
+export interface OidcConfig {
+  /** The issuer identifier; discovery is `<issuer>/.well-known/openid-configuration`. */
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Where the provider sends the browser back: the hub's `/api/auth/sso/callback`. */
+  readonly redirectUrl: string;
+  readonly scopes: string;
+  /** The claim (a dotted path such as `realm_access.roles`) whose values map to roles; `null`: roles are managed in the hub. */
+  readonly roleClaim: string | null;
+  /** Claim value → role; when several values map, the highest role wins. */
+  readonly roleMap: ReadonlyMap<string, OidcRole>;
+  /** Create a user for an unknown subject. */
+  readonly autoCreate: boolean;
+  /** Link an unknown subject to the local user with the same (provider-verified) email. */
+  readonly linkByEmail: boolean;
+  /** Lower-case email domains allowed to sign in; empty: any. */
+  readonly allowedDomains: readonly string[];
+  /** Shown on the button: "Sign in with <name>". */
+  readonly providerName: string;
 }
 
 /** Every bad variable at once, so an operator fixes them in one go. */
@@ -114,7 +143,9 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     webhookMaxAttempts: read.integer('HUB_WEBHOOK_MAX_ATTEMPTS', 3, 1, 100),
     webhookAllowPrivate: read.boolean('HUB_WEBHOOK_ALLOW_PRIVATE', false),
     webhookConcurrency: read.integer('HUB_WEBHOOK_CONCURRENCY', 16, 1, 1024),
+    oidc: null,
   };
+  const oidc = readOidc(read, problems, config);
 
   if (config.queueCapacity < config.maxBatchPoints) {
     problems.push(
@@ -122,7 +153,92 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze(config);
+  return Object.freeze({ ...config, oidc });
+}
+
+const OIDC_ROLES: readonly OidcRole[] = ['admin', 'operator', 'viewer'];
+
+/** Is `url` on a loopback address, where plain HTTP is allowed (PROTOCOL.md §17)? */
+export function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** An https URL, or http on a loopback address. */
+function secureOrLoopback(v: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return 'must be a URL';
+  }
+  if (url.protocol === 'https:') return null;
+  if (url.protocol === 'http:' && isLoopbackUrl(url)) return null;
+  return 'must be an https URL (http only on 127.0.0.1, ::1 or localhost)';
+}
+
+/** The HUB_OIDC_* settings; `null` when HUB_OIDC_ISSUER is unset (SSO off). */
+function readOidc(read: Reader, problems: string[], hub: Pick<Config, 'host' | 'port'>): OidcConfig | null {
+  const publicUrl = read.optional('HUB_PUBLIC_URL', secureOrLoopback);
+  const issuer = read.optional('HUB_OIDC_ISSUER', secureOrLoopback);
+  if (issuer === null) return null;
+  const clientId = read.optional('HUB_OIDC_CLIENT_ID', (v) => (v.length > 255 ? 'must be at most 255 characters' : null));
+  if (clientId === null) problems.push('HUB_OIDC_CLIENT_ID is required when HUB_OIDC_ISSUER is set');
+  let clientSecret = read.optional('HUB_OIDC_CLIENT_SECRET', () => null);
+  const secretFile = read.optional('HUB_OIDC_CLIENT_SECRET_FILE', () => null);
+  if (secretFile !== null) {
+    if (clientSecret !== null) problems.push('HUB_OIDC_CLIENT_SECRET and HUB_OIDC_CLIENT_SECRET_FILE are exclusive');
+    try {
+      clientSecret = readFileSync(secretFile, 'utf8').trim();
+    } catch (err) {
+      problems.push(`HUB_OIDC_CLIENT_SECRET_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (clientSecret === null || clientSecret === '') problems.push('HUB_OIDC_CLIENT_SECRET (or HUB_OIDC_CLIENT_SECRET_FILE) is required when HUB_OIDC_ISSUER is set');
+  // Without a public URL the hub's own address is the default, which a port of 0 cannot give.
+  const base = publicUrl ?? (hub.port === 0 ? null : `http://${hub.host.includes(':') ? `[${hub.host}]` : hub.host}:${hub.port}`);
+  let redirectUrl = read.optional('HUB_OIDC_REDIRECT_URL', secureOrLoopback);
+  if (redirectUrl === null && base !== null) {
+    redirectUrl = new URL('/api/auth/sso/callback', base).href;
+    const why = secureOrLoopback(redirectUrl);
+    if (why !== null) problems.push(`HUB_OIDC_REDIRECT_URL (derived from HUB_HOST and HUB_PORT) ${why}: set HUB_PUBLIC_URL or HUB_OIDC_REDIRECT_URL`);
+  }
+  if (redirectUrl === null) problems.push('HUB_OIDC_REDIRECT_URL (or HUB_PUBLIC_URL) is required when HUB_PORT is 0');
+  const scopes = read.string('HUB_OIDC_SCOPES', 'openid email profile', (v) =>
+    v.split(/\s+/).includes('openid') ? null : 'must include openid',
+  );
+  const roleClaim = read.optional('HUB_OIDC_ROLE_CLAIM', (v) => (/^[\w:/-]+(\.[\w:/-]+)*$/.test(v) ? null : 'must be a claim name or a dotted path'));
+  const roleMap = new Map<string, OidcRole>();
+  const mapText = read.optional('HUB_OIDC_ROLE_MAP', () => null);
+  if (mapText !== null) {
+    for (const pair of mapText.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+      const at = pair.lastIndexOf('=');
+      const value = pair.slice(0, at).trim();
+      const role = pair.slice(at + 1).trim() as OidcRole;
+      if (at <= 0 || value === '' || !OIDC_ROLES.includes(role)) {
+        problems.push(`HUB_OIDC_ROLE_MAP must be claim-value=role pairs (role: admin, operator or viewer) separated by commas, got "${pair.slice(0, 60)}"`);
+      } else roleMap.set(value, role);
+    }
+    if (roleClaim === null) problems.push('HUB_OIDC_ROLE_MAP needs HUB_OIDC_ROLE_CLAIM');
+  }
+  const domains = read.optional('HUB_OIDC_ALLOWED_DOMAINS', (v) =>
+    v.split(',').every((d) => /^[a-z0-9.-]+\.[a-z]{2,}$/i.test(d.trim())) ? null : 'must be email domains separated by commas',
+  );
+  const issuerHost = URL.canParse(issuer) ? new URL(issuer).host : issuer;
+  const result: OidcConfig = {
+    issuer,
+    clientId: clientId ?? '',
+    clientSecret: clientSecret ?? '',
+    redirectUrl: redirectUrl ?? '',
+    scopes: scopes.trim().split(/\s+/).join(' '),
+    roleClaim,
+    roleMap,
+    autoCreate: read.boolean('HUB_OIDC_AUTO_CREATE', true),
+    linkByEmail: read.boolean('HUB_OIDC_LINK_BY_EMAIL', true),
+    allowedDomains: domains === null ? [] : domains.split(',').map((d) => d.trim().toLowerCase()),
+    providerName: read.string('HUB_OIDC_PROVIDER_NAME', issuerHost, (v) => (v.length > 60 ? 'must be at most 60 characters' : null)),
+  };
+  return Object.freeze(result);
 }
 
 /** Reads one variable at a time, recording problems instead of throwing at the first. */
