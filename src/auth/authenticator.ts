@@ -62,12 +62,19 @@ export class Authenticator {
     this.perAddress.fail(address);
     const user = await this.checkPassword(`login|${address}`, password, () => this.findUser(username));
     if (user === undefined) throw unauthorized('Invalid username or password');
+    // Said only to whom knows the password; the attempt keeps counting as a failure.
+    if (!user.password_login) throw unauthorized('Password login is off for this user: sign in through single sign-on');
     // A success takes back its own count; other attempts' counts stay.
     this.perUser.reset(userKey);
     this.perAddress.undo(address);
-    const { token } = await this.jwt.sign(user.public_id, user.role, user.token_generation);
     this.log.info({ user: user.public_id }, 'login');
     await this.afterLogin?.(user).catch((err: unknown) => this.log.warn({ err }, 'the login could not be logged'));
+    return this.loginResult(user);
+  }
+
+  /** The body of a successful login for `user` (a new login token): password and SSO logins alike. */
+  async loginResult(user: UserRow): Promise<LoginResult> {
+    const { token } = await this.jwt.sign(user.public_id, user.role, user.token_generation);
     return {
       access_token: token,
       token_type: 'bearer',

@@ -67,7 +67,7 @@ const me = (p: Principal): string => p.user.public_id;
 /** A transaction of the hub's database. */
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** The advisory lock taken around changes that could leave the hub without an admin. */
-const ADMIN_LOCK_KEY = 0x4855_4231; // 'HUB1'
+export const ADMIN_LOCK_KEY = 0x4855_4231; // 'HUB1'
 
 /** Dashboards a caller may see: global ones and its own (admins: all). */
 function visibleDashboards(p: Principal): SQL | undefined {
@@ -121,8 +121,11 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
         return { ...rest, password_hash: await hashPassword(password) };
       },
       toUpdate: async (data, p, row) => {
-        const { password, ...rest } = data as { password?: string; role?: 'admin' | 'operator' | 'viewer' };
+        const { password, ...rest } = data as { password?: string; role?: 'admin' | 'operator' | 'viewer'; password_login?: boolean };
         if (rest.role !== undefined && rest.role !== row.role && !ADMIN(p)) throw forbidden('Only an admin can change roles');
+        if (rest.password_login !== undefined && rest.password_login !== row.password_login && !ADMIN(p)) {
+          throw forbidden('Only an admin can turn password login on or off');
+        }
         return password === undefined ? rest : { ...rest, password_hash: await hashPassword(password) };
       },
       update: (publicId, values) =>

@@ -5,7 +5,17 @@
  */
 
 /** Columns that never leave the hub. */
-const HIDDEN: ReadonlySet<string> = new Set(['id', 'password_hash', 'token_hash', 'secret', 'file_path', 'token_generation']);
+const HIDDEN: ReadonlySet<string> = new Set([
+  'id',
+  'password_hash',
+  'token_hash',
+  'secret',
+  'file_path',
+  'token_generation',
+  // The provider's identity of a user stays in the hub (PROTOCOL.md §17): `sso_linked` instead.
+  'oidc_issuer',
+  'oidc_subject',
+]);
 
 export type WireRecord = Record<string, unknown>;
 
@@ -17,6 +27,9 @@ export function toRecord(resource: string, row: Readonly<Record<string, unknown>
     out[key] = value instanceof Date ? value.toISOString() : value;
   }
   switch (resource) {
+    case 'users':
+      if ('oidc_subject' in row) out.sso_linked = row.oidc_subject !== null;
+      break;
     case 'webhooks':
       out.has_secret = row.secret !== null && row.secret !== undefined;
       break;

@@ -30,6 +30,8 @@ export const READ_ONLY_FIELDS: ReadonlySet<string> = new Set([
   'devices_in_progress',
   'devices_completed',
   'devices_failed',
+  // v1.1 (PROTOCOL.md §17): whether a user signs in through the OpenID provider.
+  'sso_linked',
 ]);
 
 const Str = (min: number, max: number) => Type.String({ minLength: min, maxLength: max });
@@ -67,7 +69,12 @@ interface WriteShape {
 const shapes = {
   users: {
     required: { username: Str(2, 50), password: Str(8, 1024) },
-    optional: { email: Nullable(Type.String({ format: 'email', maxLength: 255 })), role: Enum(['admin', 'operator', 'viewer']) },
+    optional: {
+      email: Nullable(Type.String({ format: 'email', maxLength: 255 })),
+      role: Enum(['admin', 'operator', 'viewer']),
+      // PROTOCOL.md §17: an admin may close the password door for users who sign in by SSO.
+      password_login: Type.Boolean(),
+    },
   },
   events: {
     required: { name: Str(1, 255) },
