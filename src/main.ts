@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { Authenticator } from './auth/authenticator.js';
 import { ensureFirstAdmin } from './auth/first-admin.js';
 import { JwtCodec } from './auth/jwt.js';
+import { SsoService } from './auth/sso/sso-service.js';
 import { SessionRegistry } from './auth/sessions.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -231,6 +232,19 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       maxSocketsPerAddress: config.maxSocketsPerAddress,
       files: new FileService(database, repos, fileStore, { pool: exportPool, limits: exportLimits }),
       maxUploadBytes: config.maxUploadBytes,
+      sso:
+        config.oidc === null
+          ? undefined
+          : new SsoService({
+              config: config.oidc,
+              db: database.db,
+              authenticator,
+              sessions,
+              metrics,
+              log: log.child({ module: 'sso' }),
+              secret: jwtSecret,
+              localOnlyUsername: config.adminUsername,
+            }),
       onOpen: (socket) => {
         const instance = socket.principal.pluginInstancePublicId;
         if (instance !== null) presence.opened({ id: socket.id, instance, push: (op, data) => socket.push(op, data) });

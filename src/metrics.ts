@@ -33,6 +33,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly ssoLogins = new Counter({
+    name: 'hub_sso_logins_total',
+    help: 'SSO sign-ins (PROTOCOL.md §17), by outcome (matched, linked, created, refused) and reason of a refusal',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly closedSockets = new Counter({
     name: 'hub_ws_closed_total',
     help: 'WebSocket connections closed, by close code',

@@ -30,6 +30,16 @@ function q(name: string): string {
 export const audit = {
   hubStarted: (db: Executor, version: string) => write(db, 'info', `Hub ${version} started`),
   login: (db: Executor, user: { public_id: string; username: string }) => write(db, 'info', `User ${q(user.username)} logged in`, user.public_id),
+  /** PROTOCOL.md §17: `how` is matched, linked or created; `role` says a role the provider changed. */
+  ssoLogin: (db: Executor, user: { public_id: string; username: string }, how: string, role?: { from: string; to: string }) =>
+    write(
+      db,
+      'info',
+      `User ${q(user.username)} signed in through SSO (${how})${role === undefined ? '' : `; role ${role.from} → ${role.to} from the provider`}`,
+      user.public_id,
+    ),
+  /** A refused SSO sign-in: the reason slug only (never a token, code or claim value). */
+  ssoRefused: (db: Executor, reason: string) => write(db, 'warning', `SSO sign-in refused: ${q(reason)}`),
   experimentStarted: (db: Executor, experiment: { name: string }, user: string | null) =>
     write(db, 'info', `Experiment ${q(experiment.name)} started`, user),
   experimentStopped: (db: Executor, experiment: { name: string }, user: string | null) =>

@@ -8,10 +8,12 @@ import type { SessionRegistry } from '../auth/sessions.js';
 import { HubError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { OpRegistry } from '../protocol/ops.js';
-import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from '../web/dashboard-page.js';
+import type { SsoService } from '../auth/sso/sso-service.js';
+import { DASHBOARD_CSS, DASHBOARD_JS, dashboardHtml } from '../web/dashboard-page.js';
 import type { FileService } from '../domain/files.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerFileRoutes } from './file-routes.js';
+import { registerSsoRoutes } from './sso-routes.js';
 import { sendError, sendJson, trackAborted } from './http.js';
 import { CLOSE } from '../close-codes.js';
 import { InFlight, registerSocket, type SocketDeps } from './socket.js';
@@ -32,6 +34,8 @@ export interface ServerDeps extends SocketDeps {
   readonly queueStats: () => QueueStats;
   readonly files: FileService;
   readonly maxUploadBytes: number;
+  /** Single sign-on; undefined: off, and its routes answer 404. @see PROTOCOL.md §17 */
+  readonly sso?: SsoService | undefined;
 }
 
 export interface HubServer {
@@ -97,6 +101,7 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
   });
 
   registerAuthRoutes(app, deps.authenticator, deps.sessions);
+  if (deps.sso !== undefined) registerSsoRoutes(app, deps.sso);
   registerFileRoutes(app, { authenticator: deps.authenticator, files: deps.files, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
   registerSocket(app, deps, inFlight);
 
@@ -107,7 +112,7 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
       res.end(body);
     });
   };
-  page('/', 'text/html; charset=utf-8', DASHBOARD_HTML);
+  page('/', 'text/html; charset=utf-8', dashboardHtml(deps.sso === undefined ? undefined : { providerName: deps.sso.providerName }));
   page('/app.js', 'text/javascript; charset=utf-8', DASHBOARD_JS);
   page('/app.css', 'text/css; charset=utf-8', DASHBOARD_CSS);
 

@@ -5,6 +5,17 @@
  * The script and style are files of their own so that the page runs under a strict
  * Content-Security-Policy (no inline script or style).
  */
+
+/** The page; with SSO on (PROTOCOL.md §17), a "Sign in with …" link to `/api/auth/sso/login`. */
+export function dashboardHtml(sso?: { providerName: string }): string {
+  const button = sso === undefined ? '' : `\n  <p id="sso"><a class="sso" href="/api/auth/sso/login">Sign in with ${escapeHtml(sso.providerName)}</a></p>`;
+  return DASHBOARD_HTML.replace('\n  <p id="message"></p>', `${button}\n  <p id="message"></p>`);
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -38,6 +49,8 @@ export const DASHBOARD_CSS = `  body { font: 14px/1.4 system-ui, sans-serif; mar
   form[hidden] { display: none; }
   input, button { font: inherit; padding: 6px 10px; border-radius: 4px; border: 1px solid #334; background: #111820; color: inherit; }
   button { background: #2d6cdf; border-color: #2d6cdf; cursor: pointer; }
+  a.sso { display: inline-block; padding: 6px 10px; border-radius: 4px; background: #1a2129; border: 1px solid #334; color: inherit; text-decoration: none; }
+  #sso[hidden] { display: none; }
   #grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 12px; }
   .card { background: #1a2129; border-radius: 6px; padding: 12px; }
   .card h2 { font-size: 13px; margin: 0 0 4px; color: #9aa5b1; font-weight: 500; }
@@ -51,6 +64,21 @@ const WINDOW_MS = 60000;
 const state = { token: sessionStorage.getItem('hub-token'), events: new Map(), lastTs: 0, socket: null, nextId: 1, pending: new Map() };
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $('status').textContent = text; };
+
+// Back from single sign-on (PROTOCOL.md §17): a one-time code in the fragment, never sent to a
+// server by the browser; it is taken off the address bar, then exchanged for the token.
+async function ssoExchange() {
+  const match = /^#sso_code=([^&]+)$/.exec(location.hash);
+  if (!match) return false;
+  history.replaceState(null, '', location.pathname + location.search);
+  const res = await fetch('/api/auth/sso/exchange', { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code: decodeURIComponent(match[1]) }) });
+  const body = await res.json();
+  if (!res.ok) { $('message').textContent = body.error.message; $('message').className = 'error'; return false; }
+  state.token = body.access_token;
+  sessionStorage.setItem('hub-token', state.token);
+  return true;
+}
 
 $('login').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -111,6 +139,7 @@ function onReadings({ event, points, conflated }) {
 
 function start() {
   $('login').hidden = true;
+  if ($('sso')) $('sso').hidden = true;
   status('connecting…');
   const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?token=' + encodeURIComponent(state.token);
   const socket = new WebSocket(url);
@@ -134,11 +163,13 @@ function start() {
   };
   socket.onclose = (e) => {
     status('disconnected (' + e.code + ')');
-    if (e.code === 1008 || e.code === 4401) { sessionStorage.removeItem('hub-token'); $('login').hidden = false; return; }
+    if (e.code === 1008 || e.code === 4401) {
+      sessionStorage.removeItem('hub-token'); $('login').hidden = false; if ($('sso')) $('sso').hidden = false; return;
+    }
     setTimeout(start, 1000);
   };
 }
 
 setInterval(() => { for (const entry of state.events.values()) draw(entry); }, 500);
-if (state.token) start();
+ssoExchange().then((exchanged) => { if (exchanged || state.token) start(); });
 `;
