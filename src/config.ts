@@ -41,6 +41,10 @@ export interface Config {
   readonly maxSocketsPerAddress: number;
   /** A `since` replay whose socket takes nothing for this long ends, closing the socket with 1013. */
   readonly replayStallMs: number;
+  /** Width of a `datapoints` partition, in days. @see PROTOCOL.md §16 */
+  readonly partitionDays: number;
+  /** Points older than this many days are dropped with their partitions; `null`: keep everything. */
+  readonly retentionDays: number | null;
   readonly logLevel: LogLevel;
   /** Run on the slow JavaScript fallback of uWebSockets.js instead of refusing to start. */
   readonly allowUwsFallback: boolean;
@@ -138,6 +142,8 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     maxSocketsPerUser: read.integer('HUB_MAX_SOCKETS_PER_USER', 64, 1, 10_000_000),
     maxSocketsPerAddress: read.integer('HUB_MAX_SOCKETS_PER_ADDRESS', 1024, 1, 10_000_000),
     replayStallMs: read.integer('HUB_REPLAY_STALL_MS', 30_000, 100, 3_600_000),
+    partitionDays: read.integer('HUB_PARTITION_DAYS', 1, 1, 366),
+    retentionDays: wholeDays(read.optional('HUB_RETENTION_DAYS', (v) => (wholeDays(v) === null ? 'must be an integer from 1 to 36500' : null))),
     logLevel: read.oneOf('HUB_LOG_LEVEL', 'info', LOG_LEVELS),
     allowUwsFallback: read.boolean('HUB_ALLOW_UWS_FALLBACK', false),
     webhookMaxAttempts: read.integer('HUB_WEBHOOK_MAX_ATTEMPTS', 3, 1, 100),
@@ -239,6 +245,12 @@ function readOidc(read: Reader, problems: string[], hub: Pick<Config, 'host' | '
     providerName: read.string('HUB_OIDC_PROVIDER_NAME', issuerHost, (v) => (v.length > 60 ? 'must be at most 60 characters' : null)),
   };
   return Object.freeze(result);
+}
+
+/** A whole number of days from 1 to 36500, or null. */
+function wholeDays(v: string | null): number | null {
+  const n = v !== null && /^\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
+  return n >= 1 && n <= 36_500 ? n : null;
 }
 
 /** Reads one variable at a time, recording problems instead of throwing at the first. */

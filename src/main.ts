@@ -17,6 +17,7 @@ import { LOG_CHANNEL, audit, logEntryFromNotice, readLogEntry } from './automati
 import { ALERT_CHANNEL, RuleEngine } from './automation/rule-hook.js';
 import { OutboxStore, listenOutbox } from './db/outbox-store.js';
 import { createPool } from './db/pool.js';
+import { StorageMaintenance } from './db/storage-maintenance.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
 import { IngestService } from './ingest/ingest-service.js';
@@ -84,6 +85,14 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       );
     }
     await audit.hubStarted(database.db, VERSION);
+    // datapoints partitions ahead of now, and retention: now, then hourly (PROTOCOL.md §16).
+    const storage = new StorageMaintenance(database.pool, {
+      widthDays: config.partitionDays,
+      retentionDays: config.retentionDays,
+      log: log.child({ module: 'storage' }),
+    });
+    await storage.start();
+    started.push(() => storage.stop());
     const metrics = new Metrics();
     const jwtSecret = config.jwtSecret ?? (await readOrCreateSecret(path.join(config.dataDir, 'secrets', 'jwt-secret')));
     const authenticator = new Authenticator(database.db, new JwtCodec(jwtSecret, config.jwtTtlSeconds), log.child({ module: 'auth' }));

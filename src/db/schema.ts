@@ -20,6 +20,7 @@ import {
   jsonb,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   unique,
@@ -104,14 +105,20 @@ export const experiments = pgTable(
 );
 
 /**
- * The hot table. `public_id` is a time-ordered UUIDv7 made by the hub, so its unique index
- * stays append-only under COPY; `created_on` is when the row was committed.
+ * The hot table, range-partitioned on `timestamp` by migration 0008 (drizzle cannot say so; the
+ * partitions live in schema `partitions`, made by src/db/partitions.ts). Every index is paid per
+ * COPYed row, so there are two: the primary key (`public_id`, `timestamp`) — a partitioned table's
+ * unique key must hold the partition key — and (`event_public_id`, `timestamp`) for history.
+ * `public_id` is a UUIDv7 whose time is the point's own `timestamp` (made by the hub), so it
+ * stays unique on its own and names the one partition to look in. `id` is unindexed.
+ * `created_on` is when the row was committed.
+ * @see PROTOCOL.md §16
  */
 export const datapoints = pgTable(
   'datapoints',
   {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    public_id: uuid('public_id').notNull().unique().defaultRandom(),
+    id: bigint('id', { mode: 'number' }).notNull().generatedAlwaysAsIdentity(),
+    public_id: uuid('public_id').notNull().defaultRandom(),
     created_on: tstz('created_on').notNull().defaultNow(),
     event_public_id: uuid('event_public_id')
       .notNull()
@@ -122,7 +129,10 @@ export const datapoints = pgTable(
     value: doublePrecision('value').notNull(),
     timestamp: tstz('timestamp').notNull(),
   },
-  (t) => [index('ix_datapoints_event_ts').on(t.event_public_id, t.timestamp)],
+  (t) => [
+    primaryKey({ name: 'datapoints_pkey', columns: [t.public_id, t.timestamp] }),
+    index('ix_datapoints_event_ts').on(t.event_public_id, t.timestamp),
+  ],
 );
 
 export const logEntries = pgTable('log_entries', {
@@ -193,7 +203,11 @@ export const webhookDeliveries = pgTable(
     next_attempt_at: tstz('next_attempt_at'),
     delivered_on: tstz('delivered_on'),
   },
-  (t) => [index('ix_webhook_deliveries_webhook').on(t.webhook_public_id)],
+  (t) => [
+    index('ix_webhook_deliveries_webhook').on(t.webhook_public_id),
+    // The sender's claim: due pending deliveries of a webhook (src/db/outbox-store.ts).
+    index('ix_webhook_deliveries_pending').on(t.webhook_public_id, t.next_attempt_at).where(sql`${t.status} = 'pending'`),
+  ],
 );
 
 export const firmwareUpdates = pgTable('firmware_updates', {

@@ -12,6 +12,7 @@ import type { Principal } from '../auth/principal.js';
 import type { SessionRegistry } from '../auth/sessions.js';
 import type { Db } from '../db/database.js';
 import { RESOURCES, type ResourceName } from '../db/entities.js';
+import { DatapointsRepository } from '../db/datapoints-repository.js';
 import { Repository } from '../db/repository.js';
 import * as t from '../db/schema.js';
 import { audit } from '../automation/audit.js';
@@ -44,7 +45,8 @@ export function createRepositories(db: Db) {
     users: new Repository(db, R.users.table, R.users.entity, { hidden: ['password_hash'] }),
     events: new Repository(db, R.events.table, R.events.entity),
     experiments: new Repository(db, R.experiments.table, R.experiments.entity),
-    datapoints: new Repository(db, R.datapoints.table, R.datapoints.entity),
+    // By public_id within the partition its UUIDv7 names (PROTOCOL.md §16).
+    datapoints: new DatapointsRepository(db, R.datapoints.entity),
     log_entries: new Repository(db, R.log_entries.table, R.log_entries.entity),
     rules: new Repository(db, R.rules.table, R.rules.entity),
     webhooks: new Repository(db, R.webhooks.table, R.webhooks.entity, { hidden: ['secret'] }),

@@ -44,9 +44,12 @@ export function encodeCopy(sources: readonly RowSource[], experiment: Buffer | n
   for (const s of sources) {
     const { events, values, ts } = s;
     for (let i = 0; i < s.count; i++) {
+      // int64 microseconds since 2000-01-01, written below as two 32-bit halves (no BigInt).
+      const us = Math.round(((ts[i] as number) - PG_EPOCH_MS) * 1000);
       buf.writeInt16BE(FIELDS, o);
       buf.writeInt32BE(16, o + 2);
-      ids.write(buf, o + 6);
+      // The id carries the stored time's millisecond: `datapoints.get` finds its partition.
+      ids.writeAt(buf, o + 6, Math.floor(us / 1000) + PG_EPOCH_MS);
       buf.writeInt32BE(16, o + 22);
       (events[i] as Buffer).copy(buf, o + 26);
       o += 42;
@@ -60,8 +63,6 @@ export function encodeCopy(sources: readonly RowSource[], experiment: Buffer | n
       }
       buf.writeInt32BE(8, o);
       buf.writeDoubleBE(values[i] as number, o + 4);
-      // int64 microseconds since 2000-01-01, written as two 32-bit halves (no BigInt).
-      const us = Math.round(((ts[i] as number) - PG_EPOCH_MS) * 1000);
       const high = Math.floor(us / TWO_32);
       buf.writeInt32BE(8, o + 12);
       buf.writeInt32BE(high, o + 16);

@@ -7,6 +7,7 @@
 import { randomFillSync } from 'node:crypto';
 
 const POOL_SIZE = 64 * 1024;
+const MAX_MS = 2 ** 48;
 
 export class Uuid7Generator {
   private pool = Buffer.allocUnsafe(POOL_SIZE);
@@ -46,6 +47,26 @@ export class Uuid7Generator {
     this.pool.copy(target, offset + 8, this.poolOffset, this.poolOffset + 8);
     target[offset + 8] = ((target[offset + 8] as number) & 0x3f) | 0x80;
     this.poolOffset += 8;
+  }
+
+  /**
+   * Writes one UUIDv7 carrying `ms` (a datapoint's own time) instead of now: 48 bits of `ms`,
+   * then 74 random bits. Ids of one millisecond are unique but in no order; what counts is that
+   * the id names the time, and so the partition, of its row (PROTOCOL.md §16). A time the
+   * 48 bits cannot hold gets an id of now.
+   */
+  writeAt(target: Buffer, offset: number, ms: number): void {
+    if (!(ms >= 0 && ms < MAX_MS)) return this.write(target, offset);
+    if (this.poolOffset + 10 > POOL_SIZE) {
+      randomFillSync(this.pool);
+      this.poolOffset = 0;
+    }
+    target.writeUInt32BE(Math.floor(ms / 0x10000) >>> 0, offset);
+    target.writeUInt16BE(ms & 0xffff, offset + 4);
+    this.pool.copy(target, offset + 6, this.poolOffset, this.poolOffset + 10);
+    target[offset + 6] = ((target[offset + 6] as number) & 0x0f) | 0x70;
+    target[offset + 8] = ((target[offset + 8] as number) & 0x3f) | 0x80;
+    this.poolOffset += 10;
   }
 
   /** One UUIDv7 as text (for tests and the rare caller that wants a string). */
