@@ -133,7 +133,9 @@ function classify(err: unknown): ProviderCheckFailed {
     return new ProviderCheckFailed('token_request_refused', `The provider refused the code (${slug(err.error)})`);
   }
   const code = (err as { code?: unknown }).code;
-  const message = err instanceof Error ? err.message : String(err);
+  // openid-client wraps oauth4webapi's error, whose message names the check (never a token).
+  const cause = (err as { cause?: unknown }).cause;
+  const message = cause instanceof Error ? cause.message : err instanceof Error ? err.message : String(err);
   switch (code) {
     case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
       return new ProviderCheckFailed('id_token_expired', 'The ID token is expired or not yet valid');
