@@ -59,7 +59,7 @@ describe.runIf(existsSync(CHROMIUM))('Sign in with the OpenID provider (the web 
     await expect.poll(() => page.textContent('#status'), { timeout: 10_000 }).toBe('connected');
     await page.getByText('kiln (C)').waitFor({ timeout: 10_000 });
     expect(new URL(page.url()).hash).toBe('');
-    const token = await page.evaluate(() => sessionStorage.getItem('hub-token'));
+    const token = await page.evaluate<string | null>("sessionStorage.getItem('hub-token')");
     expect(token).toBeTruthy();
     const me = await h.connect(token as string);
     expect(await me.request('auth.me', {})).toMatchObject({ user: { username: 'ivan' }, role: 'operator' });
