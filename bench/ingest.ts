@@ -14,6 +14,7 @@
  * --rules 0 --encoding json|msgpack --json. DATABASE_URL: run on that server (in a scratch database)
  * instead of an embedded PostgreSQL. BENCH_PROFILE=1: write a CPU profile of the hub.
  * --flood: one device flooding beside well-behaved ones instead (see bench/ingest-flood.ts).
+ * --prefill N, --fixed-rate R: into a table of N rows, or at a fixed pace (see bench/ingest-sustained.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -30,6 +31,11 @@ import { adminToken, connect, flags, Latencies, machine, startBenchHub, table, t
 // --flood: the fairness scenario (bench/ingest-flood.ts), with flags of its own.
 if (process.argv.includes('--flood')) {
   await import('./ingest-flood.js');
+  process.exit(process.exitCode ?? 0);
+}
+// --prefill N / --fixed-rate R: ingest into a full table, or at a fixed pace (bench/ingest-sustained.ts).
+if (process.argv.some((a) => /^--(prefill|fixed-rate)(=|$)/.test(a))) {
+  await import('./ingest-sustained.js');
   process.exit(process.exitCode ?? 0);
 }
 const opts = flags({ devices: '8', points: '1000', window: '4', seconds: '10', events: '100', rules: '0', encoding: 'json' });
