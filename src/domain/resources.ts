@@ -128,6 +128,9 @@ export function resourceOps(repos: Repositories, services: ResourceServices): Op
         if (rest.password_login !== undefined && rest.password_login !== row.password_login && !ADMIN(p)) {
           throw forbidden('Only an admin can turn password login on or off');
         }
+        // Without the current password a stolen token could take the account over: users change
+        // their own with auth.change_password; only an admin sets one.
+        if (password !== undefined && !ADMIN(p)) throw forbidden('Change your password with auth.change_password (it needs the current one)');
         return password === undefined ? rest : { ...rest, password_hash: await hashPassword(password) };
       },
       update: (publicId, values) =>

@@ -103,6 +103,14 @@ describe('auth.change_password (defect 2)', () => {
     await expect(rawSocket(h.wsUrl, token)).rejects.toMatchObject({ statusCode: 401 });
   });
 
+  it('a non-admin cannot set its password with users.update (that needs the current one)', async () => {
+    const { token, user, password } = await h.userWithRole('operator');
+    const socket = await h.connect(token);
+    await expect(socket.request('users.update', { public_id: user.public_id, password: 'taken-over-password' })).rejects.toMatchObject({ code: 'forbidden' });
+    expect((await loginStatus(user.username as string, password)).status).toBe(200);
+    await socket.close();
+  });
+
   it('is refused to device tokens', async () => {
     const instance = await admin.request<{ public_id: string }>('plugin_instances.create', { plugin_id: 'p', instance_name: 'pw-device' });
     const { token } = await admin.request<{ token: string }>('api_tokens.create', { name: 'd', plugin_instance_public_id: instance.public_id });
