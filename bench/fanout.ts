@@ -1,190 +1,401 @@
 /**
  * `npm run bench:fanout`: live fan-out through the hub against the same topology through
- * Mosquitto (MQTT QoS 0) on 127.0.0.1:1883, in one run:
- * S subscriber sockets over E events (each subscribes to one event), one stream of R points/s.
- * Measures delivered points/s and end-to-end latency (device send → subscriber receive; through
- * the hub this includes the COPY and its commit), then the hub's memory per idle socket.
+ * Mosquitto (MQTT QoS 0) on 127.0.0.1:1883, in one run. S subscribers over E events (each
+ * subscribes to one), held by `--workers` child processes (bench/fanout-worker.ts) so that the
+ * load generator is not what is measured; one publisher offers R points/s.
+ *
+ * For each system:
+ * - the fixed rate R for T s: delivered points/s, latency p50/p99 (publisher send → subscriber
+ *   receive; through the hub this includes the COPY and its commit), points lost, and the CPU
+ *   seconds of the hub process (and PostgreSQL's) / of the Mosquitto process per million
+ *   delivered points, from /proc;
+ * - a ramp from `--ramp-start` (×`--ramp-factor` a step, `--ramp-seconds` each) to find the
+ *   saturation: the highest offered rate delivered with p99 < 50 ms and nothing lost.
+ * Then the hub's memory per idle socket.
+ *
+ * `--json` keeps the keys of earlier versions (`p99_ms` is at the fixed rate) and adds
+ * `hub_cpu_per_point_vs_mosquitto` (hub CPU per delivered point ÷ Mosquitto's) and
+ * `saturation_ratio` (points delivered at the hub's saturation ÷ at Mosquitto's).
  *
  * Flags (or BENCH_<NAME>): --subscribers 1000 --events 100 --rate 20000 --seconds 10
- * --idle 10000 --json. No broker on 1883: the Mosquitto column is skipped with a note.
+ * --workers 4 --ramp-start 10000 --ramp-factor 1.5 --ramp-seconds 3 --ramp-steps 8
+ * --idle 10000 --json. No broker on 1883: the Mosquitto side is skipped with a note.
  */
-import { readFileSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import path from 'node:path';
 import mqtt from 'mqtt';
+import pg from 'pg';
 import WebSocket from 'ws';
-import { adminToken, connect, flags, Latencies, machine, startBenchHub, table, type BenchHub } from './lib.js';
+import { bucketMs, clockMs, HISTOGRAM_BUCKETS, type WorkerCommand, type WorkerReply } from './fanout-worker.js';
+import { adminToken, connect, flags, machine, startBenchHub, table, type BenchHub } from './lib.js';
 
-const opts = flags({ subscribers: '1000', events: '100', rate: '20000', seconds: '10', idle: '10000', broker: 'mqtt://127.0.0.1:1883' });
+const opts = flags({
+  subscribers: '1000',
+  events: '100',
+  rate: '20000',
+  seconds: '10',
+  workers: '4',
+  'ramp-start': '10000',
+  'ramp-factor': '1.5',
+  'ramp-seconds': '3',
+  'ramp-steps': '8',
+  idle: '10000',
+  broker: 'mqtt://127.0.0.1:1883',
+});
 const subscribers = Number(opts.subscribers);
 const eventCount = Number(opts.events);
 const rate = Number(opts.rate);
 const seconds = Number(opts.seconds);
+const workerCount = Math.max(1, Number(opts.workers));
+const rampStart = Number(opts['ramp-start']);
+const rampFactor = Number(opts['ramp-factor']);
+const rampSeconds = Number(opts['ramp-seconds']);
+const rampSteps = Number(opts['ramp-steps']);
 const idleSockets = Number(opts.idle);
 const TICK_MS = 10;
+const DRAIN_MS = 1000;
+/** A ramp step passes with p99 under this and nothing lost. */
+const SATURATION_P99_MS = 50;
+const load = loadavg().map((l) => Number(l.toFixed(2)));
 
-interface Run {
-  pointsPerS: number;
-  latency: { p50: number; p99: number; max: number; count: number };
+interface Step {
+  offered: number;
+  deliveredPerS: number;
+  expected: number;
+  delivered: number;
+  lost: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** CPU seconds of the system's process (hub or Mosquitto), of PostgreSQL, and of the workers. */
+  cpu: number;
+  cpuPostgres: number;
+  cpuWorkers: number;
 }
 
-const hub = await startBenchHub({ HUB_QUEUE_CAPACITY: '1000000' });
+interface System {
+  /** Offers the points of one tick. */
+  publish(byEvent: Map<string, [number, number][]>): void;
+  pid: number | undefined;
+  close(): Promise<void>;
+}
+
+const hub = await startBenchHub({ HUB_QUEUE_CAPACITY: '1000000', HUB_INGEST_IN_FLIGHT_PER_TOKEN: '100000' });
+let workers: Worker[] = [];
+const db = new pg.Client({ connectionString: hub.databaseUrl });
 try {
+  await db.connect();
   const token = await adminToken(hub);
   const setup = await connect(hub, token);
   const events: string[] = [];
   for (let i = 0; i < eventCount; i++) events.push((await setup.request<{ public_id: string }>('events.create', { name: `fanout-${i}` })).public_id);
+  const topicsOf = (i: number) => events[i % events.length] as string;
+  const subscribersOf = new Map<string, number>();
+  for (let i = 0; i < subscribers; i++) subscribersOf.set(topicsOf(i), (subscribersOf.get(topicsOf(i)) ?? 0) + 1);
 
   // Memory first, on a fresh heap: after the load runs, garbage collection would blur it.
   const idle = await idleMemory(hub, token);
-  const viaHub = await runHub(hub, token, events);
-  let viaMqtt: Run | undefined;
+
+  workers = await startWorkers(workerCount);
+  const hubSide = await openHub(hub, token, events);
+  const hubFixed = await measure(hubSide, rate, seconds, subscribersOf);
+  const hubRamp = await ramp(hubSide, subscribersOf);
+  await hubSide.close();
+  for (const w of workers) w.send({ cmd: 'close' });
+  await Promise.all(workers.map((w) => w.exited));
+
+  let mqttFixed: Step | undefined;
+  let mqttRamp: Step[] = [];
   let mqttNote = '';
   try {
-    viaMqtt = await runMosquitto(events);
+    workers = await startWorkers(workerCount);
+    const mqttSide = await openMosquitto(events);
+    mqttFixed = await measure(mqttSide, rate, seconds, subscribersOf);
+    mqttRamp = await ramp(mqttSide, subscribersOf);
+    await mqttSide.close();
   } catch (err) {
     mqttNote = `Mosquitto skipped: ${(err as Error).message}`;
+  } finally {
+    for (const w of workers) w.send({ cmd: 'close' });
+    await Promise.all(workers.map((w) => w.exited));
+    workers = [];
   }
   await setup.close();
 
+  const perMillion = (cpu: number, s: Step) => (s.delivered > 0 ? (cpu * 1e6) / s.delivered : Number.NaN);
+  const saturation = (steps: Step[]) => [...steps].reverse().find(passes);
+  const hubSat = saturation(hubRamp);
+  const mqttSat = saturation(mqttRamp);
+  const r2 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? null : Number(n.toFixed(2)));
   const result = {
     bench: 'fanout',
     machine: machine(),
+    load_average_at_start: load,
     subscribers,
     events: eventCount,
+    workers: workerCount,
     rate_points_per_s: rate,
     seconds,
-    hub_points_per_s: Math.round(viaHub.pointsPerS),
-    mosquitto_points_per_s: viaMqtt === undefined ? null : Math.round(viaMqtt.pointsPerS),
-    ratio: viaMqtt === undefined ? null : Number((viaHub.pointsPerS / viaMqtt.pointsPerS).toFixed(3)),
-    p50_ms: Number(viaHub.latency.p50.toFixed(2)),
-    p99_ms: Number(viaHub.latency.p99.toFixed(2)),
-    max_ms: Number(viaHub.latency.max.toFixed(2)),
-    mosquitto_p50_ms: viaMqtt === undefined ? null : Number(viaMqtt.latency.p50.toFixed(2)),
-    mosquitto_p99_ms: viaMqtt === undefined ? null : Number(viaMqtt.latency.p99.toFixed(2)),
-    mosquitto_max_ms: viaMqtt === undefined ? null : Number(viaMqtt.latency.max.toFixed(2)),
+    hub_points_per_s: Math.round(hubFixed.deliveredPerS),
+    mosquitto_points_per_s: mqttFixed === undefined ? null : Math.round(mqttFixed.deliveredPerS),
+    ratio: mqttFixed === undefined ? null : Number((hubFixed.deliveredPerS / mqttFixed.deliveredPerS).toFixed(3)),
+    p50_ms: r2(hubFixed.p50),
+    p99_ms: r2(hubFixed.p99),
+    max_ms: r2(hubFixed.max),
+    hub_lost: hubFixed.lost,
+    mosquitto_p50_ms: r2(mqttFixed?.p50),
+    mosquitto_p99_ms: r2(mqttFixed?.p99),
+    mosquitto_max_ms: r2(mqttFixed?.max),
+    mosquitto_lost: mqttFixed?.lost ?? null,
+    hub_cpu_s_per_million: r2(perMillion(hubFixed.cpu, hubFixed)),
+    hub_postgres_cpu_s_per_million: r2(perMillion(hubFixed.cpuPostgres, hubFixed)),
+    mosquitto_cpu_s_per_million: mqttFixed === undefined ? null : r2(perMillion(mqttFixed.cpu, mqttFixed)),
+    hub_cpu_per_point_vs_mosquitto: mqttFixed === undefined ? null : Number((perMillion(hubFixed.cpu, hubFixed) / perMillion(mqttFixed.cpu, mqttFixed)).toFixed(3)),
+    hub_saturation_offered_per_s: hubSat?.offered ?? null,
+    hub_saturation_delivered_per_s: hubSat === undefined ? null : Math.round(hubSat.deliveredPerS),
+    mosquitto_saturation_offered_per_s: mqttSat?.offered ?? null,
+    mosquitto_saturation_delivered_per_s: mqttSat === undefined ? null : Math.round(mqttSat.deliveredPerS),
+    saturation_ratio: hubSat === undefined || mqttSat === undefined ? null : Number((hubSat.deliveredPerS / mqttSat.deliveredPerS).toFixed(3)),
     idle_sockets: idle.sockets,
     bytes_per_idle_socket: Math.round(idle.bytesPerSocket),
   };
   if (opts.json) console.log(JSON.stringify(result));
   else {
-    console.log(`bench:fanout — ${result.machine}; ${subscribers} subscribers over ${eventCount} events, ${rate} points/s offered (${(rate * subscribers) / eventCount} deliveries/s), ${seconds} s`);
-    const row = (path: string, r: Run | undefined) =>
-      r === undefined
-        ? { path, 'delivered points/s': 'skipped', 'p50 ms': '', 'p99 ms': '', 'max ms': '' }
-        : { path, 'delivered points/s': Math.round(r.pointsPerS), 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, 'max ms': r.latency.max };
-    console.log(table([row('hub (ingest → COPY → commit → push)', viaHub), row('Mosquitto, MQTT QoS 0', viaMqtt)]));
-    if (result.ratio !== null) console.log(`ratio hub / Mosquitto: ${result.ratio}`);
+    console.log(`bench:fanout — ${result.machine}; load average at start ${load.join(' ')}`);
+    console.log(
+      `${subscribers} subscribers over ${eventCount} events in ${workerCount} worker processes; ${rate} points/s offered (${(rate * subscribers) / eventCount} deliveries/s), ${seconds} s`,
+    );
+    const row = (name: string, s: Step | undefined, cpuPerM: number | null) =>
+      s === undefined
+        ? { system: name, 'delivered/s': 'skipped', lost: '', 'p50 ms': '', 'p99 ms': '', 'max ms': '', 'CPU s per M': '' }
+        : { system: name, 'delivered/s': Math.round(s.deliveredPerS), lost: s.lost, 'p50 ms': s.p50, 'p99 ms': s.p99, 'max ms': s.max, 'CPU s per M': cpuPerM ?? '' };
+    console.log(
+      table([
+        row('hub (ingest → COPY → commit → push)', hubFixed, result.hub_cpu_s_per_million),
+        row('Mosquitto, MQTT QoS 0', mqttFixed, result.mosquitto_cpu_s_per_million),
+      ]),
+    );
+    console.log(
+      `CPU per delivered point, hub ÷ Mosquitto: ${result.hub_cpu_per_point_vs_mosquitto} (aim ≤ 0.5); PostgreSQL beside the hub: ${result.hub_postgres_cpu_s_per_million} s per M`,
+    );
+    const rampRows = (name: string, steps: Step[]) =>
+      steps.map((s) => ({ system: name, offered: s.offered, 'delivered/s': Math.round(s.deliveredPerS), lost: s.lost, 'p99 ms': s.p99, passes: passes(s) ? 'yes' : 'no' }));
+    console.log(table([...rampRows('hub', hubRamp), ...rampRows('Mosquitto', mqttRamp)]));
+    console.log(
+      `saturation (p99 < ${SATURATION_P99_MS} ms, nothing lost): hub ${result.hub_saturation_offered_per_s ?? 'none'} offered, Mosquitto ${result.mosquitto_saturation_offered_per_s ?? 'none'}; delivered ratio ${result.saturation_ratio} (aim ≥ 1.5)`,
+    );
     if (mqttNote !== '') console.log(mqttNote);
     console.log(`memory: ${result.bytes_per_idle_socket} bytes per idle socket (RSS delta over ${result.idle_sockets} idle sockets)`);
   }
 } finally {
+  for (const w of workers) w.child.kill();
+  await db.end().catch(() => undefined);
   await hub.stop();
 }
 
-/** Offers `rate` points/s spread over the events, in a message every TICK_MS, each point stamped with its send time. */
-async function drive(send: (byEvent: Map<string, [number, number][]>) => Promise<void> | void, events: string[]): Promise<void> {
-  const perTick = Math.max(1, Math.round((rate * TICK_MS) / 1000));
-  const deadline = performance.now() + seconds * 1000;
-  let next = performance.now();
+function passes(s: Step): boolean {
+  return s.lost === 0 && s.p99 < SATURATION_P99_MS;
+}
+
+interface Worker {
+  child: ChildProcess;
+  send(command: WorkerCommand): void;
+  next(): Promise<WorkerReply>;
+  exited: Promise<void>;
+}
+
+async function startWorkers(n: number): Promise<Worker[]> {
+  return Array.from({ length: n }, () => {
+    const child = fork(path.join(import.meta.dirname, 'fanout-worker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const replies: WorkerReply[] = [];
+    let waiting: ((r: WorkerReply) => void) | undefined;
+    child.on('message', (reply: WorkerReply) => {
+      if (waiting !== undefined) {
+        const w = waiting;
+        waiting = undefined;
+        w(reply);
+      } else replies.push(reply);
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return {
+      child,
+      exited,
+      send: (command) => void child.send(command),
+      next: () => {
+        const queued = replies.shift();
+        if (queued !== undefined) return Promise.resolve(queued);
+        return new Promise<WorkerReply>((resolve) => {
+          waiting = resolve;
+        });
+      },
+    };
+  });
+}
+
+/** Hands each worker its share of the subscribers (subscriber i watches event i mod E). */
+async function openSubscribers(command: (topics: string[]) => WorkerCommand, topicOf: (i: number) => string): Promise<void> {
+  const shares: string[][] = workers.map(() => []);
+  for (let i = 0; i < subscribers; i++) shares[i % workers.length]?.push(topicOf(i));
+  workers.forEach((w, k) => w.send(command(shares[k] as string[])));
+  for (const w of workers) {
+    const reply = await w.next();
+    if (reply.kind === 'error') throw new Error(reply.message);
+  }
+}
+
+async function openHub(target: BenchHub, token: string, events: string[]): Promise<System> {
+  await openSubscribers((topics) => ({ cmd: 'open', kind: 'hub', url: target.wsUrl, token, topics }), (i) => events[i % events.length] as string);
+  const device = await connect(target, token);
+  return {
+    pid: target.child.pid,
+    publish: (byEvent) => {
+      const points: { event: string; value: number; ts: number }[] = [];
+      for (const [event, list] of byEvent) for (const [ts, value] of list) points.push({ event, value, ts });
+      device.fire('ingest', { points });
+    },
+    close: async () => {
+      await device.close();
+    },
+  };
+}
+
+async function openMosquitto(events: string[]): Promise<System> {
+  const publisher = await new Promise<mqtt.MqttClient>((resolve, reject) => {
+    const c = mqtt.connect(opts.broker, { reconnectPeriod: 0, connectTimeout: 3000 });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+  await openSubscribers((topics) => ({ cmd: 'open', kind: 'mqtt', url: opts.broker, topics }), (i) => `bench/${events[i % events.length]}`);
+  return {
+    pid: pidOf('mosquitto'),
+    publish: (byEvent) => {
+      for (const [event, points] of byEvent) publisher.publish(`bench/${event}`, JSON.stringify(points), { qos: 0 });
+    },
+    close: async () => {
+      await publisher.endAsync();
+    },
+  };
+}
+
+/** Offers `offered` points/s for `secs` s, waits for stragglers, and collects the workers' counts. */
+async function measure(system: System, offered: number, secs: number, subscribersOf: Map<string, number>): Promise<Step> {
+  for (const w of workers) w.send({ cmd: 'start' });
+  await new Promise((r) => setTimeout(r, 50));
+  const before = await cpuSnapshot(system.pid);
+  let expected = 0;
+  await drive(offered, secs, [...subscribersOf.keys()], (byEvent) => {
+    for (const [event, list] of byEvent) expected += list.length * (subscribersOf.get(event) ?? 0);
+    system.publish(byEvent);
+  });
+  await new Promise((r) => setTimeout(r, DRAIN_MS));
+  const after = await cpuSnapshot(system.pid);
+  const histogram = new Float64Array(HISTOGRAM_BUCKETS);
+  let delivered = 0;
+  for (const w of workers) w.send({ cmd: 'stop' });
+  for (const w of workers) {
+    const reply = await w.next();
+    if (reply.kind !== 'stats') throw new Error(`worker: ${JSON.stringify(reply)}`);
+    delivered += reply.delivered;
+    for (const [i, n] of reply.histogram) histogram[i] = (histogram[i] ?? 0) + n;
+  }
+  const quantile = (q: number): number => {
+    let seen = 0;
+    for (let i = 0; i < histogram.length; i++) {
+      seen += histogram[i] as number;
+      if (seen >= q * delivered && seen > 0) return bucketMs(i);
+    }
+    return Number.NaN;
+  };
+  return {
+    offered,
+    deliveredPerS: delivered / secs,
+    expected,
+    delivered,
+    lost: Math.max(0, expected - delivered),
+    p50: quantile(0.5),
+    p99: quantile(0.99),
+    max: quantile(1),
+    cpu: after.system - before.system,
+    cpuPostgres: after.postgres - before.postgres,
+    cpuWorkers: after.workers - before.workers,
+  };
+}
+
+/** Steps up the offered rate until a step fails (or the steps run out). */
+async function ramp(system: System, subscribersOf: Map<string, number>): Promise<Step[]> {
+  const steps: Step[] = [];
+  let offered = rampStart;
+  for (let i = 0; i < rampSteps; i++) {
+    const step = await measure(system, Math.round(offered), rampSeconds, subscribersOf);
+    steps.push(step);
+    if (!passes(step)) break;
+    offered *= rampFactor;
+  }
+  return steps;
+}
+
+/** Offers `offered` points/s spread over `events`, in a message every TICK_MS, each point stamped with its send time. */
+async function drive(offered: number, secs: number, events: readonly string[], send: (byEvent: Map<string, [number, number][]>) => void): Promise<void> {
+  const perTick = Math.max(1, Math.round((offered * TICK_MS) / 1000));
+  const started = performance.now();
+  const deadline = started + secs * 1000;
+  let next = started;
   let k = 0;
   while (performance.now() < deadline) {
     const byEvent = new Map<string, [number, number][]>();
-    const now = Date.now();
+    const now = clockMs();
     for (let i = 0; i < perTick; i++) {
       const event = events[k++ % events.length] as string;
       const list = byEvent.get(event) ?? [];
       list.push([now, k]);
       byEvent.set(event, list);
     }
-    void send(byEvent);
+    send(byEvent);
     next += TICK_MS;
     const wait = next - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 }
 
-async function runHub(target: BenchHub, token: string, events: string[]): Promise<Run> {
-  const latency = new Latencies();
-  let delivered = 0;
-  let measuring = false;
-  const sockets = await Promise.all(
-    Array.from({ length: subscribers }, async (_, i) => {
-      const ws = new WebSocket(target.wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-      const subscribed = new Promise((resolve) => ws.once('message', resolve));
-      ws.send(JSON.stringify({ id: 1, op: 'subscribe', data: { events: [events[i % events.length]] } }));
-      await subscribed;
-      ws.on('message', (data: Buffer) => {
-        if (!measuring) return;
-        const now = Date.now();
-        const push = JSON.parse(data.toString()) as { data: { points: [number, number][] } };
-        for (const [ts] of push.data.points) latency.add(now - ts);
-        delivered += push.data.points.length;
-      });
-      return ws;
-    }),
-  );
-  const device = await connect(target, token);
-  measuring = true;
-  const started = performance.now();
-  await drive((byEvent) => {
-    const points: { event: string; value: number; ts: number }[] = [];
-    for (const [event, list] of byEvent) for (const [ts, value] of list) points.push({ event, value, ts });
-    device.fire('ingest', { points });
-  }, events);
-  await new Promise((r) => setTimeout(r, 500));
-  measuring = false;
-  const elapsed = (performance.now() - started) / 1000 - 0.5;
-  await device.close();
-  for (const ws of sockets) ws.close();
-  return { pointsPerS: delivered / elapsed, latency: latency.summary() };
+/**
+ * CPU seconds (user + system) so far of a process, of the hub's PostgreSQL server (its processes as
+ * pg_stat_activity lists them: other PostgreSQL servers on a shared machine are not counted) and
+ * of the workers.
+ */
+async function cpuSnapshot(pid: number | undefined): Promise<{ system: number; postgres: number; workers: number }> {
+  const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity');
+  const postgres = rows.reduce((n, r) => n + cpuOf(r.pid), 0);
+  return { system: pid === undefined ? 0 : cpuOf(pid), postgres, workers: workers.reduce((n, w) => n + cpuOf(w.child.pid ?? 0), 0) };
 }
 
-async function runMosquitto(events: string[]): Promise<Run> {
-  const latency = new Latencies();
-  let delivered = 0;
-  let measuring = false;
-  const connectClient = () =>
-    new Promise<mqtt.MqttClient>((resolve, reject) => {
-      const c = mqtt.connect(opts.broker, { reconnectPeriod: 0, connectTimeout: 3000 });
-      c.once('connect', () => resolve(c));
-      c.once('error', reject);
-    });
-  const clients: mqtt.MqttClient[] = [];
-  for (let i = 0; i < subscribers; i += 50) {
-    clients.push(
-      ...(await Promise.all(
-        Array.from({ length: Math.min(50, subscribers - i) }, async (_, j) => {
-          const c = await connectClient();
-          await c.subscribeAsync(`bench/${events[(i + j) % events.length]}`, { qos: 0 });
-          c.on('message', (_topic, payload) => {
-            if (!measuring) return;
-            const now = Date.now();
-            const points = JSON.parse(payload.toString()) as [number, number][];
-            for (const [ts] of points) latency.add(now - ts);
-            delivered += points.length;
-          });
-          return c;
-        }),
-      )),
-    );
+function cpuOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
   }
-  const publisher = await connectClient();
-  measuring = true;
-  const started = performance.now();
-  await drive((byEvent) => {
-    for (const [event, points] of byEvent) publisher.publish(`bench/${event}`, JSON.stringify(points), { qos: 0 });
-  }, events);
-  await new Promise((r) => setTimeout(r, 500));
-  measuring = false;
-  const elapsed = (performance.now() - started) / 1000 - 0.5;
-  await Promise.all([publisher, ...clients].map((c) => c.endAsync()));
-  return { pointsPerS: delivered / elapsed, latency: latency.summary() };
+}
+
+/** The pid of the process named `comm` (Mosquitto, started outside the bench), if one can be seen. */
+function pidOf(comm: string): number | undefined {
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm) return Number(p);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return undefined;
 }
 
 /** RSS of the hub process before and after opening `idleSockets` sockets that do nothing. */
 async function idleMemory(target: BenchHub, token: string): Promise<{ sockets: number; bytesPerSocket: number }> {
   const rss = () => Number(readFileSync(`/proc/${target.child.pid}/statm`, 'utf8').split(' ')[1]) * 4096;
-  global.gc?.();
   await new Promise((r) => setTimeout(r, 500));
   const before = rss();
   const sockets: WebSocket[] = [];
