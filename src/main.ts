@@ -164,7 +164,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
           ),
       },
       () => {
-        void catalog.load();
+        catalog.load().catch((err: unknown) => log.warn({ err }, 'catalog reload failed'));
         void rulesEngine.reload().catch((err: unknown) => log.warn({ err }, 'rules reload failed'));
       },
       log,

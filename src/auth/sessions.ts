@@ -20,6 +20,7 @@ export class SessionRegistry {
   private readonly timers = new Map<Session, NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping = false;
+  private closedWith: { code: number; reason: string } | undefined;
 
   get size(): number {
     return this.sessions.size;
@@ -27,6 +28,11 @@ export class SessionRegistry {
 
   /** Tracks a session and closes it when its token expires. */
   add(session: Session): void {
+    // A socket whose upgrade finished after shutdown began closes like the others did.
+    if (this.closedWith !== undefined) {
+      session.close(this.closedWith.code, this.closedWith.reason);
+      return;
+    }
     this.sessions.add(session);
     const expiresAt = session.principal.expiresAt;
     if (expiresAt !== null) {
@@ -70,8 +76,9 @@ export class SessionRegistry {
     return this.closeWhere((p) => p.pluginInstancePublicId === pluginInstancePublicId, reason);
   }
 
-  /** Closes every session with `code` (shutdown: 1001). */
+  /** Closes every session with `code` (shutdown: 1001), and every session added from now on. */
   closeAll(code: number, reason: string): void {
+    this.closedWith = { code, reason };
     for (const session of [...this.sessions]) session.close(code, reason);
   }
 

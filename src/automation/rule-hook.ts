@@ -57,14 +57,16 @@ const TRIGGER_SQL = `
   WITH cand AS (
     SELECT * FROM unnest($1::uuid[], $2::float8[], $3::float8[], $4::int[]) AS c(rule_id, value, ts, ord)
   ), claimed AS (
-    UPDATE rules r SET last_triggered_at = now()
+    -- clock_timestamp(), not now(): a transaction that began before another hub's claim committed
+    -- must compare with the time of its own claim.
+    UPDATE rules r SET last_triggered_at = greatest(clock_timestamp(), r.last_triggered_at)
      WHERE r.public_id IN (SELECT rule_id FROM cand) AND r.enabled
-       AND (r.last_triggered_at IS NULL OR r.last_triggered_at <= now() - make_interval(secs => r.cooldown_seconds))
+       AND (r.last_triggered_at IS NULL OR r.last_triggered_at <= clock_timestamp() - make_interval(secs => r.cooldown_seconds))
     RETURNING r.public_id, r.name, r.event_public_id, r.operator, r.threshold, r.threshold_high,
               r.cooldown_seconds, r.action_type, coalesce(r.webhook_event_type, 'sensor.threshold_exceeded') AS hook_type
   ), fired AS (
     SELECT cl.*, c.value, c.ts, c.ord, e.name AS event_name,
-           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS triggered_at
+           to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS triggered_at
       FROM cand c
       JOIN claimed cl ON cl.public_id = c.rule_id
       JOIN events e ON e.public_id = cl.event_public_id
@@ -167,6 +169,8 @@ export class RuleEngine implements CommitHook {
       .from(webhooks)
       .where(and(eq(webhooks.enabled, true), sql`'sensor.reading' = ANY (${webhooks.events})`));
     this.set = new RuleSet(rows.map((r) => ({ ...r, operator: r.operator as RuleOperator })));
+    // A changed rule (a shorter cooldown, say) must not be skipped on an old hint.
+    this.coolingUntil.clear();
     this.readingWebhooks = (reading?.n ?? 0) > 0;
     this.log.debug({ rules: rows.length, readingWebhooks: this.readingWebhooks }, 'rules reloaded');
   }

@@ -307,7 +307,9 @@ export class CopyWriter {
           await this.isolate(batch, error);
         }
       } catch (err) {
-        if (!isConnectionError(err)) throw err;
+        // Whatever failed while dealing with the failures (the database again, or a catalog
+        // reload cancelled), the writer's loop must go on: what is left goes back, with backoff.
+        if (!isConnectionError(err)) this.log.error({ err }, 'recovering failed batches failed; they are kept for retry');
         return this.unavailable(failures.slice(i).flatMap((f) => f.batch), err);
       }
     }

@@ -233,6 +233,14 @@ export class LiveService {
     // A replay holds a connection of its own while the socket takes the points: bounded per
     // caller and in total, and refused at once (never queued) beyond that.
     const caller = ctx.principal.kind === 'login' ? `user|${ctx.principal.user.public_id}` : `token|${ctx.principal.tokenId}`;
+    const existing = ctx.connection.get(SUBSCRIBER) as Subscriber | undefined;
+    // One replay at a time per socket: the points held for the live hand-over belong to one
+    // snapshot (two at once could send a point twice or out of order).
+    if (data.since !== undefined && existing?.replaying !== null && existing?.replaying !== undefined) {
+      throw new HubError('rate_limited', 'A replay (subscribe with since) is already running on this socket; send this one when it ends', {
+        retryAfterMs: 500,
+      });
+    }
     if (data.since !== undefined) this.claimReplay(caller);
     const sub = this.subscriberOf(ctx);
     if (ctx.transport !== undefined) sub.transport = ctx.transport;

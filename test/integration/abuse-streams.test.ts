@@ -83,20 +83,26 @@ describe('replays cannot starve the hub (defect 3)', () => {
   });
 
   it('a third concurrent replay of one caller gets 429, and with every replay slot taken 503', async () => {
-    /** Sends `n` replay subscribes, collects their replies, then stops reading. */
-    const replaying = async (n: number): Promise<{ ws: WebSocket; replies: Record<string, any>[] }> => {
-      const ws = await rawSocket(h.wsUrl, (await h.userWithRole('viewer')).token);
+    /** Sends one replay subscribe per socket (of one user), collects the replies, then stops reading. */
+    const replaying = async (n: number, token?: string): Promise<{ sockets: WebSocket[]; replies: Record<string, any>[] }> => {
+      const userToken = token ?? (await h.userWithRole('viewer')).token;
+      const sockets: WebSocket[] = [];
       const replies: Record<string, any>[] = [];
-      ws.on('message', (data) => {
-        const m = JSON.parse(data.toString()) as Record<string, any>;
-        if ('ok' in m && m.id !== null) replies.push(m);
-      });
-      for (let i = 0; i < n; i++) ws.send(JSON.stringify({ id: i, op: 'subscribe', data: { events: [event], since: 0 } }));
-      await expect.poll(() => replies.length).toBe(n);
-      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      return { ws, replies };
+      for (let i = 0; i < n; i++) {
+        const ws = await rawSocket(h.wsUrl, userToken);
+        sockets.push(ws);
+        ws.on('message', (data) => {
+          const m = JSON.parse(data.toString()) as Record<string, any>;
+          if ('ok' in m && m.id !== null) replies.push(m);
+        });
+        ws.send(JSON.stringify({ id: i, op: 'subscribe', data: { events: [event], since: 0 } }));
+        await expect.poll(() => replies.length).toBe(i + 1);
+        (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      }
+      return { sockets, replies };
     };
-    const a = await replaying(3);
+    const viewer = await h.userWithRole('viewer');
+    const a = await replaying(3, viewer.token);
     expect(a.replies.map((r) => r.ok)).toEqual([true, true, false]);
     expect(a.replies[2]).toMatchObject({ error: { status: 429, code: 'rate_limited' } });
     expect(a.replies[2]?.error.retry_after_ms).toBeGreaterThan(0);
@@ -111,7 +117,25 @@ describe('replays cannot starve the hub (defect 3)', () => {
     await new Promise((r) => setTimeout(r, 4000));
     const d = await replaying(1);
     expect(d.replies[0]?.ok).toBe(true);
-    for (const { ws } of [a, b, c, d]) ws.terminate();
+    for (const { sockets } of [a, b, c, d]) for (const ws of sockets) ws.terminate();
+  });
+
+  it('one replay at a time per socket: a second while the first runs is 429', async () => {
+    const ws = await rawSocket(h.wsUrl, (await h.userWithRole('viewer')).token);
+    const replies: Record<string, any>[] = [];
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString()) as Record<string, any>;
+      if ('ok' in m && m.id !== null) replies.push(m);
+    });
+    ws.send(JSON.stringify({ id: 1, op: 'subscribe', data: { events: [event], since: 0 } }));
+    ws.send(JSON.stringify({ id: 2, op: 'subscribe', data: { events: [event], since: 0 } }));
+    await expect.poll(() => replies.length).toBe(2);
+    expect(replies.map((r) => [r.id, r.ok])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    expect(replies[1]).toMatchObject({ error: { status: 429 } });
+    ws.terminate();
   });
 });
 
