@@ -46,6 +46,17 @@ export class BufferFullError extends Error {
   }
 }
 
+/**
+ * The hub already had a higher `seq` for this token than one the producer had never used: the
+ * message was not stored. One producer per token (seq is kept per API token, or per user).
+ */
+export class SeqConflictError extends Error {
+  constructor(readonly seq: number) {
+    super(`seq ${seq} was already used for this token (another producer on the same token, or a seq store that went back); the message was not stored`);
+    this.name = 'SeqConflictError';
+  }
+}
+
 export interface AckEvent {
   seq: number;
   points: readonly IngestPoint[];
@@ -79,6 +90,8 @@ interface Message {
   /** Refused as busy: needs a new seq before it is sent again. */
   renumber: boolean;
   sentBefore: boolean;
+  /** Times sent under its current seq. */
+  tries: number;
 }
 
 interface Chunk {
@@ -92,6 +105,8 @@ export class Producer {
   private readonly maxPoints: number;
   private readonly lingerMs: number;
   private readonly window: number;
+  /** The window in use: halved by each busy refusal, grown back by one per ack. */
+  private sendWindow: number;
   private readonly maxBuffered: number;
   private readonly whenFull: 'wait' | 'fail';
   private readonly store: SeqStore;
@@ -135,6 +150,7 @@ export class Producer {
     this.maxPoints = options.maxPoints ?? 1000;
     this.lingerMs = options.lingerMs ?? 5;
     this.window = Math.max(1, options.window ?? 8);
+    this.sendWindow = this.window;
     this.maxBuffered = Math.max(this.maxPoints, options.maxBufferedPoints ?? 100_000);
     this.whenFull = options.whenFull ?? 'wait';
     this.store = options.seqStore ?? new MemorySeqStore();
@@ -222,46 +238,51 @@ export class Producer {
       return;
     }
     this.pumping = true;
-    void this.pumpLoop().finally(() => {
-      this.pumping = false;
-    });
+    this.pumpLoop().catch((err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
   }
 
   private async pumpLoop(): Promise<void> {
-    if (this.nextSeq < 0) await this.ready;
-    do {
-      this.again = false;
-      while (this.closedError === undefined && this.connection.isOpen && this.inflightSet.size < this.window) {
-        const now = Date.now();
-        if (now < this.pausedUntil) {
-          this.wakeAt(this.pausedUntil);
-          break;
-        }
-        let message = this.retryQueue[0];
-        if (message !== undefined) {
-          this.retryQueue.shift();
-          if (message.renumber) {
-            message.seq = await this.allocateSeq();
-            message.renumber = false;
-          }
-        } else {
-          if (this.bufferedCount === 0) break;
-          const head = this.chunks[0] as Chunk;
-          const flushing = this.flushes.length > 0 && this.cut < (this.flushes[this.flushes.length - 1] as { target: number }).target;
-          if (this.bufferedCount < this.maxPoints && !flushing && now < head.at + this.lingerMs) {
-            this.wakeAt(head.at + this.lingerMs);
+    try {
+      if (this.nextSeq < 0) await this.ready;
+      do {
+        this.again = false;
+        while (this.closedError === undefined && this.connection.isOpen && this.inflightSet.size < this.sendWindow) {
+          const now = Date.now();
+          if (now < this.pausedUntil) {
+            this.wakeAt(this.pausedUntil);
             break;
           }
-          const seq = await this.allocateSeq();
-          message = { seq, points: this.take(), gen: 0, renumber: false, sentBefore: false };
+          let message = this.retryQueue[0];
+          if (message !== undefined) {
+            this.retryQueue.shift();
+            if (message.renumber) {
+              message.seq = this.nextSeq <= this.reservedUpTo ? this.nextSeq++ : await this.allocateSeq();
+              message.renumber = false;
+              message.tries = 0;
+            }
+          } else {
+            if (this.bufferedCount === 0) break;
+            const head = this.chunks[0] as Chunk;
+            const flushing = this.flushes.length > 0 && this.cut < (this.flushes[this.flushes.length - 1] as { target: number }).target;
+            if (this.bufferedCount < this.maxPoints && !flushing && now < head.at + this.lingerMs) {
+              this.wakeAt(head.at + this.lingerMs);
+              break;
+            }
+            const seq = this.nextSeq <= this.reservedUpTo ? this.nextSeq++ : await this.allocateSeq();
+            message = { seq, points: this.take(), gen: 0, renumber: false, sentBefore: false, tries: 0 };
+          }
+          if (!this.connection.isOpen) {
+            this.enqueueRetry(message);
+            break;
+          }
+          this.transmit(message);
         }
-        if (!this.connection.isOpen) {
-          this.enqueueRetry(message);
-          break;
-        }
-        this.transmit(message);
-      }
-    } while (this.again);
+      } while (this.again);
+    } finally {
+      // In the same synchronous step as the last check of `again` (no await between them): a
+      // pump() from now on starts a new loop instead of being lost.
+      this.pumping = false;
+    }
   }
 
   private wakeAt(at: number): void {
@@ -321,6 +342,7 @@ export class Producer {
   private transmit(message: Message): void {
     if (message.sentBefore) this.counts.resent++;
     message.sentBefore = true;
+    message.tries++;
     message.gen = this.gen;
     this.inflightSet.add(message);
     this.connection
@@ -334,7 +356,18 @@ export class Producer {
   private acked(message: Message, reply: IngestReply): void {
     if (message.gen !== this.gen || !this.inflightSet.delete(message)) return;
     this.busyStreak = 0;
+    if (this.sendWindow < this.window) this.sendWindow++;
     const duplicate = reply.duplicate === true;
+    if (duplicate && message.tries === 1) {
+      // Never sent under this seq before, yet the hub has a higher mark: nothing was stored.
+      // Another producer shares this token, or the seq store went back. Say so; never hide it.
+      this.counts.failed += message.points.length;
+      this.settle(message.points.length);
+      const err = new SeqConflictError(message.seq);
+      for (const listener of this.errorListeners) listener(err, message.points);
+      this.pump();
+      return;
+    }
     if (duplicate) this.counts.duplicates++;
     this.counts.acked += message.points.length;
     this.settle(message.points.length);
@@ -347,11 +380,17 @@ export class Producer {
     if (err instanceof HubRequestError && err.retryable) {
       this.inflightSet.delete(message);
       this.counts.busy++;
-      const wait = err.retryAfterMs ?? backoffDelay(this.busyStreak, this.busyBackoff);
-      const grown = Math.min(this.busyBackoff.maxDelayMs ?? 5_000, wait * 1.5 ** Math.min(this.busyStreak, 8));
-      this.busyStreak++;
-      // Jitter upwards only: never sooner than the hub asked.
-      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + grown * (1 + 0.25 * Math.random()));
+      // Messages sent in the same burst are refused together: only a refusal after the pause
+      // has ended grows the back-off, and each one halves the window (raised again by acks).
+      this.sendWindow = Math.max(1, Math.floor(this.sendWindow / 2));
+      const now = Date.now();
+      if (now >= this.pausedUntil) {
+        const wait = err.retryAfterMs ?? backoffDelay(this.busyStreak, this.busyBackoff);
+        const grown = Math.min(this.busyBackoff.maxDelayMs ?? 5_000, wait * 1.5 ** Math.min(this.busyStreak, 8));
+        this.busyStreak++;
+        // Jitter upwards only: never sooner than the hub asked.
+        this.pausedUntil = now + grown * (1 + 0.25 * Math.random());
+      }
       message.renumber = true;
       this.enqueueRetry(message);
       this.pump();
