@@ -84,6 +84,14 @@ describe('partitioned datapoints through the hub', () => {
     await admin.request('ingest', { points: [{ event, value: 3, ts: edge }] });
   });
 
+  it('lists datapoints of every partition, filtered and paged', async () => {
+    const page = await admin.request<Rec>('datapoints.list', { filter: { event_public_id: event }, page_size: 4 });
+    expect(page).toMatchObject({ total: times.length, pages: 2 });
+    const rest = await admin.request<Rec>('datapoints.list', { filter: { event_public_id: event }, page_size: 4, page: 2 });
+    const ids = [...page.items, ...rest.items].map((r: Rec) => r.public_id);
+    expect(new Set(ids).size).toBe(times.length);
+  });
+
   it('answers datapoints.query across the partition edge, raw and bucketed', async () => {
     const { points } = await admin.request<{ points: [number, number][] }>('datapoints.query', { event_public_id: event, from: edge - 2000, to: edge + 2000 });
     expect(points).toEqual(times.slice(1).map((ts, i) => [ts, i + 1]));
