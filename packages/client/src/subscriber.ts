@@ -6,8 +6,8 @@
  * committed meanwhile, then goes on live. @see PROTOCOL.md §7, §14
  */
 import type { Connection, Push } from './connection.js';
-import { ClosedError } from './errors.js';
-import type { PushData } from './ops.js';
+import { ClosedError, HubRequestError } from './errors.js';
+import type { OpRequests, PushData } from './ops.js';
 
 export type Topic = 'alerts' | 'devices' | 'firmware' | 'log_entries';
 /** `[ts, value]` pairs in commit order. */
@@ -51,6 +51,8 @@ export class Subscriber {
   private readonly topics = new Map<Topic, { handlers: Set<TopicHandler>; gen: number }>();
   private gen = 0;
   private readonly errorHandlers = new Set<(err: Error) => void>();
+  /** Subscribe requests go one at a time: the hub runs one `since` replay per socket. */
+  private serial: Promise<unknown> = Promise.resolve();
   private readonly off: (() => void)[];
 
   constructor(private readonly connection: Connection) {
@@ -82,11 +84,11 @@ export class Subscriber {
     if (fresh.length > 0 && this.connection.isOpen) {
       for (const event of fresh) (this.events.get(event) as EventEntry).gen = this.gen;
       await this.made(
-        this.connection.call('subscribe', {
+        this.send({
           events: fresh,
           ...(options.since === undefined ? {} : { since: options.since }),
           ...(options.maxRateHz === undefined ? {} : { max_rate_hz: options.maxRateHz }),
-        }),
+        }, true),
         () => {
           for (const event of fresh) this.events.delete(event);
         },
@@ -120,7 +122,7 @@ export class Subscriber {
     }
     if (fresh.length > 0 && this.connection.isOpen) {
       for (const topic of fresh) (this.topics.get(topic) as { gen: number }).gen = this.gen;
-      await this.made(this.connection.call('subscribe', { topics: fresh }), () => {
+      await this.made(this.send({ topics: fresh }, true), () => {
         for (const topic of fresh) this.topics.delete(topic);
       });
     }
@@ -188,25 +190,45 @@ export class Subscriber {
     for (const group of groups.values()) {
       for (let i = 0; i < group.events.length; i += 1000) {
         requests.push(
-          this.connection.call(
-            'subscribe',
+          this.send(
             {
               events: group.events.slice(i, i + 1000),
               ...(group.since === undefined ? {} : { since: group.since }),
               ...(group.maxRateHz === undefined ? {} : { max_rate_hz: group.maxRateHz }),
             },
-            { waitForOpen: false },
+            false,
           ),
         );
       }
     }
-    if (topics.length > 0) requests.push(this.connection.call('subscribe', { topics }, { waitForOpen: false }));
+    if (topics.length > 0) requests.push(this.send({ topics }, false));
     for (const result of await Promise.allSettled(requests)) {
       // A drop during the resume is followed by another open, which subscribes again.
       if (result.status === 'rejected' && !(result.reason instanceof ClosedError)) {
         for (const handler of this.errorHandlers) handler(result.reason as Error);
       }
     }
+  }
+
+  /** Queues one subscribe request behind the others (see {@link serial}). */
+  private send(data: OpRequests['subscribe'], waitForOpen: boolean): Promise<unknown> {
+    const gen = this.gen;
+    const run = async (): Promise<unknown> => {
+      // Subscribed on a socket that has since dropped: the next open's resubscribe covers it.
+      if (gen !== this.gen) throw new ClosedError('the socket was replaced before this subscribe was sent');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.connection.call('subscribe', data, { waitForOpen });
+        } catch (err) {
+          // Another replay still running on this socket (e.g. the caller's own): wait, retry.
+          if (!(err instanceof HubRequestError) || err.status !== 429 || attempt >= 50) throw err;
+          await new Promise((r) => setTimeout(r, err.retryAfterMs ?? 100));
+        }
+      }
+    };
+    const result = this.serial.then(run, run);
+    this.serial = result.catch(() => undefined);
+    return result;
   }
 
   private receive(push: Push): void {
