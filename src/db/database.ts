@@ -11,6 +11,9 @@ import * as schema from './schema.js';
 
 export type Db = NodePgDatabase<typeof schema>;
 
+/** Statements on the main pool are cancelled by PostgreSQL past this (migrations set their own). */
+export const MAIN_STATEMENT_TIMEOUT_MS = 15_000;
+
 export interface Database {
   readonly url: string;
   readonly pool: Pool;
@@ -36,12 +39,22 @@ export async function openDatabase(options: DatabaseOptions, log: Logger): Promi
     embedded = await startEmbeddedPostgres(options.dataDir, log.child({ module: 'embedded-postgres' }));
     url = embedded.url;
   }
-  const pool = createPool(url, { max: options.poolSize ?? 10 });
+  // No statement of a request may hold a connection of the main pool (login, upgrades, CRUD)
+  // for long: a list that scans a huge table is cancelled (503) rather than starving the others.
+  const pool = createPool(url, { max: options.poolSize ?? 16, statementTimeoutMs: MAIN_STATEMENT_TIMEOUT_MS });
   // An idle client losing its server (restart, network) must not crash the hub; queries retry.
   pool.on('error', (err) => log.warn({ err }, 'idle database connection lost'));
   try {
     await pool.query('SELECT 1');
-    if (options.migrate !== false) await runMigrations(pool);
+    if (options.migrate !== false) {
+      // Migrations (a table converted to partitions, say) may take long: no statement timeout.
+      const migrator = createPool(url, { max: 1, applicationName: 'telemetry-hub-migrate' });
+      try {
+        await runMigrations(migrator);
+      } finally {
+        await migrator.end().catch(() => undefined);
+      }
+    }
   } catch (err) {
     await pool.end().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);

@@ -101,6 +101,11 @@ export function mapDbError(err: unknown, entity: string): HubError {
     case '22021': // invalid byte sequence (NUL in text)
     case '22P05': // untranslatable character
       return new HubError('invalid', `A value has the wrong form for ${entity}`, { cause: err });
+    case '57014': // statement_timeout: a request that would hold a connection too long
+      return new HubError('busy', `The query took too long and was cancelled; narrow it (a filter, a smaller page) or retry later`, {
+        retryAfterMs: 1000,
+        cause: err,
+      });
     case '40001':
     case '40P01':
       return new HubError('busy', 'A concurrent change got in the way; retry', { retryAfterMs: 50, cause: err });

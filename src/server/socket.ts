@@ -23,6 +23,14 @@ import { uws, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** Requests one socket may have running at once. */
 export const MAX_IN_FLIGHT = 64;
+/**
+ * Requests one caller (user, or API token) may have running at once over all its sockets, for
+ * the ops that work on the database's main pool: fewer than that pool's connections, so that no
+ * one caller can hold all of them. Ingest (its own fair queue) and commands.send (which waits for
+ * a device, holding no connection) are not counted.
+ */
+export const MAX_IN_FLIGHT_PER_CALLER = 8;
+const UNCOUNTED_OPS: ReadonlySet<string> = new Set(['ingest', 'commands.send']);
 /** Unsent bytes after which new requests are refused with 429 until the client reads. */
 const SLOW_READER_BYTES = 1 << 20;
 /** Unsent bytes after which uWS closes the socket: the hard bound on a socket's memory. */
@@ -106,6 +114,7 @@ let connectionCounter = 0;
 export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: InFlight): void {
   const { log, metrics, sessions, ops } = deps;
   const limits = new ConnectionLimits((key) => (key.startsWith('addr|') ? deps.maxSocketsPerAddress : deps.maxSocketsPerUser));
+  const callerRequests = new ConnectionLimits(() => MAX_IN_FLIGHT_PER_CALLER);
   const tooMany = (what: string): HubError =>
     new HubError('rate_limited', `Too many open sockets for this ${what}; close some first`, { retryAfterMs: 5000 });
 
@@ -237,6 +246,13 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
         });
         return reject(ws, request.id, err, encoding, opLabel);
       }
+      const callerKey = UNCOUNTED_OPS.has(request.op) ? undefined : (data.limitKeys[1] ?? `conn|${data.id}`);
+      if (callerKey !== undefined && !callerRequests.tryAcquire(callerKey)) {
+        const err = new HubError('rate_limited', `Too many requests in flight for this caller (at most ${MAX_IN_FLIGHT_PER_CALLER} over all its sockets); retry`, {
+          retryAfterMs: 50,
+        });
+        return reject(ws, request.id, err, encoding, opLabel);
+      }
       data.inFlight++;
       inFlight.inc();
       const started = performance.now();
@@ -273,6 +289,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
           metrics.requestSeconds.observe({ op: opLabel }, (performance.now() - started) / 1000);
           data.inFlight--;
           inFlight.dec();
+          if (callerKey !== undefined) callerRequests.release(callerKey);
         })
         .catch((err: unknown) => data.log.error({ err, op: request.op }, 'answering a request failed'));
     },

