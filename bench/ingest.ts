@@ -14,6 +14,7 @@
  * --rules 0 --encoding json|msgpack --json. DATABASE_URL: run on that server (in a scratch database)
  * instead of an embedded PostgreSQL. BENCH_PROFILE=1: write a CPU profile of the hub.
  * --flood: one device flooding beside well-behaved ones instead (see bench/ingest-flood.ts).
+ * --producer: the SDK's Producer against raw frames instead (see bench/ingest-producer.ts).
  * --prefill N, --fixed-rate R: into a table of N rows, or at a fixed pace (see bench/ingest-sustained.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -33,6 +34,8 @@ if (process.argv.includes('--flood')) {
   await import('./ingest-flood.js');
   process.exit(process.exitCode ?? 0);
 }
+// --producer: the SDK's Producer against raw frames (bench/ingest-producer.ts).
+if (process.argv.includes('--producer')) await import('./ingest-producer.js').then(() => process.exit(process.exitCode ?? 0));
 // --prefill N / --fixed-rate R: ingest into a full table, or at a fixed pace (bench/ingest-sustained.ts).
 if (process.argv.some((a) => /^--(prefill|fixed-rate)(=|$)/.test(a))) {
   await import('./ingest-sustained.js');
