@@ -7,6 +7,9 @@ import { CLOSE } from '../close-codes.js';
 import type { Principal } from './principal.js';
 
 
+/** Principals checked per revocation query. */
+const SWEEP_SLICE = 5_000;
+
 export interface Session {
   readonly principal: Principal;
   close(code: number, reason: string): void;
@@ -91,10 +94,13 @@ export class SessionRegistry {
       if (this.sweeping || this.sessions.size === 0) return;
       this.sweeping = true;
       const principals = [...new Set([...this.sessions].map((s) => s.principal))];
-      check(principals)
-        .then((revoked) => {
+      // In slices: a query takes at most 65 535 parameters, and a fleet may hold more tokens.
+      (async () => {
+        for (let i = 0; i < principals.length; i += SWEEP_SLICE) {
+          const revoked = await check(principals.slice(i, i + SWEEP_SLICE));
           for (const tokenId of revoked) this.closeByToken(tokenId);
-        })
+        }
+      })()
         .catch(onError)
         .finally(() => {
           this.sweeping = false;

@@ -34,6 +34,7 @@ export class DevicePresence {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly seenAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     private readonly db: Db,
@@ -54,6 +55,7 @@ export class DevicePresence {
 
   /** Writes what is pending and waits for the changes under way (at shutdown, after the sockets closed). */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await this.flush();
     await Promise.all(this.chains.values());
@@ -76,11 +78,20 @@ export class DevicePresence {
     this.seenAt.set(instance, Date.now());
   }
 
-  private enqueue(instance: string, work: () => Promise<void>): void {
+  private enqueue(instance: string, work: () => Promise<void>, attempt = 0): void {
     const previous = this.chains.get(instance) ?? Promise.resolve();
     const next = previous
       .then(work)
-      .catch((err: unknown) => this.log.warn({ err, instance }, 'could not record a device status change'))
+      .catch((err: unknown) => {
+        // The database was away: try again later (change() itself checks what the links say
+        // then), so a device is never left `connected` or `inactive` against its sockets.
+        const delayMs = Math.min(30_000, 500 * 2 ** attempt);
+        this.log.warn({ err, instance, retryMs: delayMs }, 'could not record a device status change; will retry');
+        if (!this.stopped) {
+          const timer = setTimeout(() => this.enqueue(instance, () => this.change(instance, this.links.count(instance) > 0, new Date()), attempt + 1), delayMs);
+          timer.unref();
+        }
+      })
       .finally(() => {
         if (this.chains.get(instance) === next) this.chains.delete(instance);
       });
