@@ -239,3 +239,27 @@ describe('deliveries of a webhook action commit with the trigger', () => {
     expect(new Date(rows[0].payload.time).toISOString()).toBe(rows[0].payload.time);
   });
 });
+
+describe('rule reloads', () => {
+  it('claiming a cooldown does not announce a rule change; editing a rule does', async () => {
+    const pg = (await import('pg')).default;
+    const listener = new pg.Client({ connectionString: h.database.url });
+    await listener.connect();
+    const notices: string[] = [];
+    listener.on('notification', (n) => {
+      if (n.channel === 'hub_catalog') notices.push(n.payload ?? '');
+    });
+    await listener.query('LISTEN hub_catalog');
+    const ev = await event();
+    const r = await rule(ev, { operator: 'gt', threshold: 0, cooldown_seconds: 0 });
+    await new Promise((res) => setTimeout(res, 200));
+    notices.length = 0;
+    for (let i = 0; i < 3; i++) await admin.request('ingest', { points: [{ event: ev, value: 1 + i }] });
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await logsMentioning(`Rule "${r.name}"`)).toHaveLength(3);
+    expect(notices.filter((n) => n === 'rules')).toEqual([]);
+    await admin.request('rules.update', { public_id: r.public_id, threshold: 5 });
+    await expect.poll(() => notices.filter((n) => n === 'rules').length).toBeGreaterThan(0);
+    await listener.end();
+  });
+});
