@@ -22,6 +22,8 @@ const SUBSCRIBER = 'live.subscriber';
 const DRAIN = 'live.drain';
 export const MAX_EVENTS_PER_SUBSCRIBE = 1000;
 export const DEFAULT_QUERY_LIMIT = 10_000;
+/** The longest a `since` replay may hold its connection while its reader is slow (then 1013). */
+export const REPLAY_MAX_MS = 10 * 60_000;
 /** `since` replays one caller (user, or API token) may have running at once. */
 export const MAX_REPLAYS_PER_CALLER = 2;
 
@@ -286,6 +288,7 @@ export class LiveService {
   }
 
   private async replay(sub: Subscriber, connection: ConnectionState, events: string[], since: number): Promise<void> {
+    const replayEnds = Date.now() + REPLAY_MAX_MS;
     try {
       const epoch = await replaySince(this.replays.pool, events, since, async (rows) => {
         if (sub.closed) throw new Error('subscriber gone');
@@ -298,7 +301,9 @@ export class LiveService {
         for (const [event, points] of byEvent) sub.transport.send(encodeMessage({ op: 'readings', data: { event, points } }, sub.transport.encoding));
         // A slow socket: wait for it to drain before reading the next chunk, but not forever:
         // the replay holds a database connection meanwhile.
-        const deadline = Date.now() + this.replays.stallMs;
+        // A reader that takes a little now and then must not hold it for hours either: a replay
+        // lasts at most REPLAY_MAX_MS, then the socket resumes with `since` on a new connection.
+        const deadline = Math.min(Date.now() + this.replays.stallMs, replayEnds);
         while (!sub.closed && sub.transport.bufferedAmount() > this.fanout.bufferBytes) {
           if (Date.now() >= deadline) throw new ReplayStalled();
           await this.waitDrain(connection);
