@@ -355,6 +355,7 @@ export interface OpRequests {
     password: string;
     email?: string | null;
     role?: "admin" | "operator" | "viewer";
+    password_login?: boolean;
   };
   "users.delete": {
     public_id: string;
@@ -374,6 +375,7 @@ export interface OpRequests {
     password?: string;
     email?: string | null;
     role?: "admin" | "operator" | "viewer";
+    password_login?: boolean;
   };
   "webhook_deliveries.get": {
     public_id: string;
