@@ -5,9 +5,13 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspaces' manifests first, so that npm ci links them (the SDK and CLI build with the hub).
+COPY packages/client/package.json ./packages/client/
+COPY packages/cli/package.json ./packages/cli/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY packages ./packages
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS runtime
