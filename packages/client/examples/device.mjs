@@ -1,7 +1,7 @@
 // A device: streams a reading every 100 ms through the producer, which batches, numbers,
 // resends after any reconnect, and never loses a point the hub acknowledged.
 // Run from the repository root: node packages/client/examples/device.mjs
-import { connect, FileSeqStore, Producer } from '@telemetry-hub/client';
+import { connect, FileSeqStore, Producer } from '@telemetry-hub/client/node';
 
 const url = process.env.HUB_URL ?? 'ws://127.0.0.1:8080';
 const connection = await connect({ url, token: process.env.HUB_TOKEN });

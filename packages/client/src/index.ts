@@ -9,7 +9,7 @@ export { AuthError, ClosedError, HubRequestError, TimeoutError, type ErrorDetail
 export { HubClient, type HubClientOptions } from './hub-client.js';
 export { OP_NAMES, type OpName, type OpRequests, type PushData, type ReplyTo, type RequestOf } from './ops.js';
 export { BufferFullError, Producer, SeqConflictError, type AckEvent, type ProducerOptions, type ProducerStats } from './producer.js';
-export { FileSeqStore, MemorySeqStore, type SeqStore } from './seq-store.js';
+export { MemorySeqStore, type SeqStore } from './seq-store.js';
 export { defaultSocketFactory, socketUrl, type SocketFactory, type SocketLike } from './socket.js';
 export { Subscriber, type Points, type ReadingsHandler, type ReadingsInfo, type SubscribeOptions, type Subscription, type Topic, type TopicHandler } from './subscriber.js';
 export type * from './wire-types.js';

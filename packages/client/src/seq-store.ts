@@ -29,32 +29,3 @@ export class MemorySeqStore implements SeqStore {
     this.value = seq;
   }
 }
-
-/** Keeps the mark in a file (Node): written to a temporary file, then renamed over it. */
-export class FileSeqStore implements SeqStore {
-  constructor(private readonly file: string) {}
-
-  async load(): Promise<number | undefined> {
-    const { readFile } = await import('node:fs/promises');
-    try {
-      const value = Number((await readFile(this.file, 'utf8')).trim());
-      return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') return undefined;
-      throw err;
-    }
-  }
-
-  async save(seq: number): Promise<void> {
-    const { open, rename } = await import('node:fs/promises');
-    const tmp = `${this.file}.tmp`;
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(`${seq}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, this.file);
-  }
-}
