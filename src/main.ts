@@ -17,6 +17,7 @@ import { LOG_CHANNEL, audit, logEntryFromNotice, readLogEntry } from './automati
 import { ALERT_CHANNEL, RuleEngine } from './automation/rule-hook.js';
 import { OutboxStore, listenOutbox } from './db/outbox-store.js';
 import { createPool } from './db/pool.js';
+import { SingleHubError, acquireSingleHubGuard } from './cluster/single-hub-guard.js';
 import { StorageMaintenance } from './db/storage-maintenance.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
@@ -73,6 +74,9 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     for (const stop of started.splice(0).reverse()) await stop();
   };
   try {
+    // Before anything else touches the database: alone without NATS, or every hub with it.
+    const guard = await acquireSingleHubGuard(database.url, config.natsUrl !== null, log.child({ module: 'guard' }));
+    started.push(() => guard.release());
     const admin = await ensureFirstAdmin(database.db, config.adminUsername, config.adminPassword, log);
     if (admin?.generatedPassword !== undefined) {
       // Printed once to the terminal (never the log), and kept in a file only this user can
@@ -381,6 +385,11 @@ async function run(): Promise<void> {
   try {
     hub = await startHub(config, log);
   } catch (err) {
+    if (err instanceof SingleHubError) {
+      log.fatal(err.message);
+      process.stderr.write(`${err.message}\n`);
+      process.exit(err.exitCode);
+    }
     log.fatal({ err }, 'the hub could not start');
     process.exit(1);
   }

@@ -14,7 +14,8 @@ let admin: HubClient;
 let counter = 0;
 
 beforeAll(async () => {
-  h = await startTestHub();
+  // Both hubs of the ghost test below share the database: with NATS_URL, as §15 requires.
+  h = await startTestHub({ NATS_URL: 'nats://127.0.0.1:4222' });
   admin = await h.connect(h.adminToken);
 });
 afterAll(async () => {
@@ -95,7 +96,7 @@ describe('presence', () => {
     const { createLogger } = await import('../../src/log.js');
     const { startHub } = await import('../../src/main.js');
     const dir = await mkdtemp(path.join(tmpdir(), 'hub-ghost-'));
-    const second = await startHub(loadConfig({ DATABASE_URL: h.database.url, HUB_PORT: '0', HUB_DATA_DIR: dir }), createLogger('silent'));
+    const second = await startHub(loadConfig({ DATABASE_URL: h.database.url, HUB_PORT: '0', HUB_DATA_DIR: dir, NATS_URL: 'nats://127.0.0.1:4222' }), createLogger('silent'));
     try {
       expect(await statusOf(d.instance)).toBe('inactive');
     } finally {

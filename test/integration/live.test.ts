@@ -10,7 +10,8 @@ let a: string;
 let b: string;
 
 beforeAll(async () => {
-  h = await startTestHub();
+  // A test below starts a second hub on this database: with NATS_URL, as §15 requires.
+  h = await startTestHub({ NATS_URL: 'nats://127.0.0.1:4222' });
   admin = await h.connect(h.adminToken);
   a = (await admin.request<Rec>('events.create', { name: 'live-a' })).public_id;
   b = (await admin.request<Rec>('events.create', { name: 'live-b' })).public_id;
@@ -218,7 +219,7 @@ describe('history', () => {
     const { loadConfig } = await import('../../src/config.js');
     const { createLogger } = await import('../../src/log.js');
     const second = await startHub(
-      loadConfig({ DATABASE_URL: h.database.url, HUB_PORT: '0', HUB_DATA_DIR: h.dataDir, HUB_JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789' }),
+      loadConfig({ DATABASE_URL: h.database.url, HUB_PORT: '0', HUB_DATA_DIR: h.dataDir, HUB_JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789', NATS_URL: 'nats://127.0.0.1:4222' }),
       createLogger('silent'),
     );
     try {

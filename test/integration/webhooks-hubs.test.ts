@@ -37,6 +37,8 @@ async function hubOn(database: TestDatabase): Promise<RunningHub> {
     HUB_ADMIN_PASSWORD: ADMIN_PASSWORD,
     HUB_JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789',
     HUB_WEBHOOK_ALLOW_PRIVATE: '1',
+    // Several hubs on one database need NATS (PROTOCOL.md §15): the machine's.
+    NATS_URL: 'nats://127.0.0.1:4222',
   });
   const hub = await startHub(config, createLogger('silent'));
   let stopped: Promise<void> | undefined;
