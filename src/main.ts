@@ -2,6 +2,7 @@
  * The composition root: config → database → services → server. The only module that wires the
  * others together. Run as a program it starts the hub and stops it cleanly on SIGINT/SIGTERM.
  */
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Authenticator } from './auth/authenticator.js';
@@ -25,6 +26,8 @@ import { IngestService } from './ingest/ingest-service.js';
 import { IngestQueue, senderLimits } from './ingest/queue.js';
 import { SequenceStore } from './ingest/sequences.js';
 import { LiveService } from './live/live-service.js';
+import { LocalBus, type LiveBus } from './live/bus.js';
+import { NatsBus } from './live/bus-nats.js';
 import { buildOpRegistry } from './domain/all-ops.js';
 import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
@@ -140,11 +143,21 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     const replayPool = createPool(database.url, { max: MAX_REPLAYS, applicationName: 'telemetry-hub-replay', statementTimeoutMs: QUERY_TIMEOUT_MS });
     replayPool.on('error', (err) => log.warn({ err }, 'idle replay connection lost'));
     started.push(() => replayPool.end());
-    const live = new LiveService(livePool, catalog, config.subscriberBufferBytes, log.child({ module: 'live' }), {
-      pool: replayPool,
-      maxConcurrent: MAX_REPLAYS,
-      stallMs: config.replayStallMs,
-    });
+    // Several hubs (NATS_URL): committed batches cross to the hubs whose sockets watch them.
+    const natsBus = config.natsUrl === null ? undefined : new NatsBus({ url: config.natsUrl, hubId: randomUUID(), log: log.child({ module: 'bus' }) });
+    if (natsBus !== undefined) {
+      await natsBus.start();
+      started.push(() => natsBus.close());
+    }
+    const bus: LiveBus = natsBus ?? new LocalBus();
+    const live = new LiveService(
+      livePool,
+      catalog,
+      config.subscriberBufferBytes,
+      log.child({ module: 'live' }),
+      { pool: replayPool, maxConcurrent: MAX_REPLAYS, stallMs: config.replayStallMs },
+      bus,
+    );
     await live.reloadLatest();
     metrics.liveStats = () => ({ ...live.fanout.stats, subscriptions: live.fanout.subscriptions });
     const writer = new CopyWriter(copyPool, queue, new SequenceStore(), catalog, metrics, log.child({ module: 'copy' }), (points, epoch) =>

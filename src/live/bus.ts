@@ -10,6 +10,12 @@ export interface LiveBus {
   publish(batch: LiveBatch): void;
   /** Registers the receiver of every published batch. */
   onBatch(handler: (batch: LiveBatch) => void): void;
+  /** A socket of this process now watches `event` (the first): a bus across processes subscribes to it. */
+  watch?(event: string): void;
+  /** No socket of this process watches `event` any more. */
+  unwatch?(event: string): void;
+  /** Resolves once every watch() so far is in effect (a `since` replay's snapshot must come after). */
+  settled?(): Promise<void>;
   close(): Promise<void>;
 }
 

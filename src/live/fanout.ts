@@ -48,6 +48,11 @@ export class Subscriber {
   closed = false;
   /** A device's plugin instance: it may watch only the events mapped to it. */
   device: string | null = null;
+  /**
+   * Per event, the snapshot epoch of its last replay: a batch of that epoch or older is in the
+   * replay already, however late it arrives (a batch from another hub comes over NATS).
+   */
+  readonly floor = new Map<string, number>();
 
   /** Replaced by each `subscribe`: pushes use the encoding of the latest subscribe request. */
   constructor(public transport: SubscriberTransport) {}
@@ -55,7 +60,8 @@ export class Subscriber {
 
 export class Fanout {
   private readonly byEvent = new Map<string, Set<Subscriber>>();
-  private pending = new Map<string, Point[]>();
+  /** Points to push at the end of this turn, per event, with their commit epochs. */
+  private pending = new Map<string, { epoch: number; points: Point[] }[]>();
   private scheduled = false;
   /** Pushes sent, conflated pushes sent, points dropped by conflation (for metrics). */
   readonly stats = { pushes: 0, conflatedPushes: 0, conflatedPoints: 0 };
@@ -80,6 +86,7 @@ export class Fanout {
       sub.events.delete(event);
       sub.conflated.delete(event);
       sub.lastSent.delete(event);
+      sub.floor.delete(event);
       const set = this.byEvent.get(event);
       set?.delete(sub);
       if (set?.size === 0) this.byEvent.delete(event);
@@ -115,8 +122,9 @@ export class Fanout {
         if (held !== undefined) this.hold(held, points, batch.epoch);
       }
       const list = this.pending.get(event);
-      if (list === undefined) this.pending.set(event, points.slice());
-      else for (const p of points) list.push(p);
+      const chunk = { epoch: batch.epoch, points: points.slice() };
+      if (list === undefined) this.pending.set(event, [chunk]);
+      else list.push(chunk);
     }
     if (!this.scheduled && this.pending.size > 0) {
       this.scheduled = true;
@@ -129,13 +137,18 @@ export class Fanout {
     const pending = this.pending;
     this.pending = new Map();
     const now = Date.now();
-    for (const [event, points] of pending) {
+    for (const [event, chunks] of pending) {
       const subs = this.byEvent.get(event);
       if (subs === undefined) continue;
+      const all = chunks.length === 1 ? (chunks[0] as { points: Point[] }).points : chunks.flatMap((c) => c.points);
       const frames: Partial<Record<Encoding, string | Uint8Array>> = {};
       for (const sub of subs) {
         // Held at publish time (or committed before its replay's snapshot: the replay has them).
         if (sub.replaying?.has(event) === true) continue;
+        const floor = sub.floor.get(event);
+        // Rare: a late batch its replay held already; this subscriber gets only the others.
+        const points = floor !== undefined && chunks.some((c) => c.epoch <= floor) ? chunks.filter((c) => c.epoch > floor).flatMap((c) => c.points) : all;
+        if (points.length === 0) continue;
         if (sub.transport.bufferedAmount() > this.bufferBytes || this.rateLimited(sub, event, now)) {
           sub.conflated.set(event, points[points.length - 1] as Point);
           this.stats.conflatedPoints += points.length;
@@ -144,8 +157,10 @@ export class Fanout {
         }
         // Newer points supersede a conflated one still waiting.
         sub.conflated.delete(event);
-        frames[sub.transport.encoding] ??= encodeMessage({ op: 'readings', data: { event, points } }, sub.transport.encoding);
-        sub.transport.send(frames[sub.transport.encoding] as string | Uint8Array);
+        if (points === all) {
+          frames[sub.transport.encoding] ??= encodeMessage({ op: 'readings', data: { event, points } }, sub.transport.encoding);
+          sub.transport.send(frames[sub.transport.encoding] as string | Uint8Array);
+        } else sub.transport.send(encodeMessage({ op: 'readings', data: { event, points } }, sub.transport.encoding));
         sub.lastSent.set(event, now);
         this.stats.pushes++;
       }
@@ -199,6 +214,7 @@ export class Fanout {
     sub.replaying = null;
     if (held === undefined || held === null || sub.closed) return;
     for (const [event, { points, overflow }] of held) {
+      sub.floor.set(event, snapshotEpoch);
       const fresh: Point[] = points.filter(([, , epoch]) => epoch > snapshotEpoch).map(([ts, value]) => [ts, value]);
       if (fresh.length > 0) {
         sub.transport.send(encodeMessage({ op: 'readings', data: { event, points: fresh } }, sub.transport.encoding));

@@ -138,7 +138,9 @@ export class LiveService {
   closed(connection: ConnectionState): void {
     const sub = connection.get(SUBSCRIBER) as Subscriber | undefined;
     if (sub !== undefined) {
+      const events = [...sub.events];
       this.fanout.close(sub);
+      this.unwatchIdle(events);
       this.deviceSubscribers.delete(sub);
     }
     const topicSub = connection.get(TOPIC_SUBSCRIBER) as TopicSubscriber | undefined;
@@ -151,8 +153,22 @@ export class LiveService {
     for (const sub of this.deviceSubscribers) {
       const device = sub.device as string;
       const gone = [...sub.events].filter((event) => !this.catalog.instanceHasEvent(device, event));
-      if (gone.length > 0) this.fanout.remove(sub, gone);
+      if (gone.length > 0) {
+        this.fanout.remove(sub, gone);
+        this.unwatchIdle(gone);
+      }
     }
+  }
+
+  /** Subscribes `sub` and tells the bus of the events this process now watches. */
+  private watch(sub: Subscriber, events: readonly string[]): void {
+    this.fanout.add(sub, events);
+    for (const event of events) if (this.fanout.subscriberCount(event) === 1) this.bus.watch?.(event);
+  }
+
+  /** Tells the bus of the events no socket of this process watches any more. */
+  private unwatchIdle(events: readonly string[]): void {
+    for (const event of events) if (this.fanout.subscriberCount(event) === 0) this.bus.unwatch?.(event);
   }
 
   ops(allowPersons: (p: Principal) => boolean, allowAll: (p: Principal) => boolean): OpDef[] {
@@ -165,7 +181,10 @@ export class LiveService {
         handle: async (data, ctx) => {
           const events = ((data.events as string[] | undefined) ?? []).map((e) => e.toLowerCase());
           const sub = ctx.connection.get(SUBSCRIBER) as Subscriber | undefined;
-          if (sub !== undefined) this.fanout.remove(sub, events);
+          if (sub !== undefined) {
+            this.fanout.remove(sub, events);
+            this.unwatchIdle(events);
+          }
           if (data.topics === undefined) return { unsubscribed: events };
           const topics = [...new Set(data.topics as Topic[])];
           const topicSub = ctx.connection.get(TOPIC_SUBSCRIBER) as TopicSubscriber | undefined;
@@ -255,12 +274,16 @@ export class LiveService {
       // Live points of these events are held from now on; the replay starts once the reply is out.
       sub.replaying ??= new Map();
       for (const event of events) if (!sub.replaying.has(event)) sub.replaying.set(event, { points: [], overflow: null });
-      this.fanout.add(sub, events);
+      this.watch(sub, events);
       setImmediate(() => {
-        void this.replay(sub, ctx.connection, events, data.since as number).finally(() => this.releaseReplay(caller));
+        // Across hubs: the bus's subscriptions are in effect before the replay's snapshot, so
+        // every batch committed after the snapshot reaches the held points.
+        void Promise.resolve(this.bus.settled?.())
+          .then(() => this.replay(sub, ctx.connection, events, data.since as number))
+          .finally(() => this.releaseReplay(caller));
       });
     } else {
-      this.fanout.add(sub, events);
+      this.watch(sub, events);
     }
     return { subscribed: events };
   }

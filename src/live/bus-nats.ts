@@ -1,0 +1,231 @@
+/**
+ * The live bus across hubs, on NATS (PROTOCOL.md §15). Interest-based, like centrifuge's
+ * `Broker.Subscribe(channels…)`: a hub subscribes to `<prefix>.live.<event>` only while one of
+ * its own sockets watches that event, so NATS traffic grows with interest, not with the number
+ * of hubs. Each committed batch is published once per event it touches (MessagePack:
+ * `{h: hub id, e: commit epoch, p: [[ts, value], ...]}`), right after COMMIT, on the hub's one
+ * NATS connection: NATS keeps one publisher's order per subject, so the points of one event
+ * committed at one hub arrive everywhere in that hub's commit order.
+ *
+ * Local subscribers are served directly (no round trip through NATS), as by the in-process
+ * bus; a hub drops its own messages when NATS echoes them back. A remote batch carries its
+ * commit epoch (`ingest_epoch`, one global counter that every COPY transaction increments, so
+ * epochs follow commit order across all hubs): the `since` hand-over compares it with the
+ * replay's snapshot epoch exactly as it does for local batches.
+ *
+ * While NATS is unreachable the hub keeps ingesting and serving its own sockets; `state` is
+ * `error` (for /healthz) and comes back to `ok` when the client reconnects.
+ * @see PROTOCOL.md §7, §15
+ */
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { pack, unpack } from 'msgpackr';
+import type { Logger } from 'pino';
+import type { LiveBus } from './bus.js';
+import type { LiveBatch, Point } from './fanout.js';
+
+/** Subjects of one deployment start with this (several deployments may share one NATS). */
+export const DEFAULT_SUBJECT_PREFIX = 'telemetry-hub';
+
+/** What goes over NATS for one event of one committed batch. */
+interface WireBatch {
+  /** The publishing hub. */
+  h: string;
+  /** The batch's commit epoch. */
+  e: number;
+  p: Point[];
+  /** When it was published (ms), for the lag metric. */
+  t: number;
+}
+
+export type BusState = 'ok' | 'error';
+
+export interface NatsBusOptions {
+  readonly url: string;
+  /** This hub's id (unique per process): its own messages are dropped when they come back. */
+  readonly hubId: string;
+  readonly log: Logger;
+  readonly subjectPrefix?: string;
+  /** How long start() waits for the first connection before the hub starts without it. */
+  readonly connectWaitMs?: number;
+}
+
+export interface BusStats {
+  published: number;
+  received: number;
+  /** Remote batches received, by how long after their publication (ms, sum and count). */
+  lagMsSum: number;
+  reconnects: number;
+}
+
+export class NatsBus implements LiveBus {
+  private readonly handlers: ((batch: LiveBatch) => void)[] = [];
+  private readonly stateHandlers: ((state: BusState) => void)[] = [];
+  private readonly watched = new Map<string, Subscription | null>();
+  private nc: NatsConnection | undefined;
+  private closed = false;
+  private current: BusState = 'error';
+  readonly prefix: string;
+  readonly stats: BusStats = { published: 0, received: 0, lagMsSum: 0, reconnects: 0 };
+
+  constructor(private readonly options: NatsBusOptions) {
+    this.prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+  }
+
+  /** `ok` while connected to NATS, `error` otherwise. */
+  get state(): BusState {
+    return this.current;
+  }
+
+  /** The hub's NATS connection, once there is one (control subjects share it). */
+  get connection(): NatsConnection | undefined {
+    return this.nc;
+  }
+
+  /** Calls `handler` on every change of state (after the first connection too). */
+  onState(handler: (state: BusState) => void): void {
+    this.stateHandlers.push(handler);
+  }
+
+  /** Connects, waiting at most `connectWaitMs`; without NATS the hub starts and keeps trying. */
+  async start(): Promise<void> {
+    const connecting = this.connectLoop();
+    await Promise.race([connecting, new Promise((r) => setTimeout(r, this.options.connectWaitMs ?? 2000).unref())]);
+  }
+
+  private async connectLoop(): Promise<void> {
+    let announced = false;
+    while (!this.closed && this.nc === undefined) {
+      try {
+        const nc = await connect({
+          servers: this.options.url,
+          name: `telemetry-hub ${this.options.hubId}`,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          reconnectJitter: 100,
+          // A NATS that vanished without a FIN is noticed within seconds, not minutes.
+          pingInterval: 2000,
+          maxPingOut: 2,
+          timeout: 2000,
+        });
+        if (this.closed) {
+          await nc.close();
+          return;
+        }
+        this.nc = nc;
+        for (const event of this.watched.keys()) this.subscribe(event);
+        this.setState('ok');
+        this.options.log.info({ server: nc.getServer() }, 'bus: connected to NATS');
+        void this.follow(nc);
+      } catch (err) {
+        if (!announced) this.options.log.warn({ err }, 'bus: NATS unreachable; serving local sockets only and retrying');
+        announced = true;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async follow(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') {
+        this.options.log.warn('bus: NATS connection lost; serving local sockets only until it returns');
+        this.setState('error');
+      } else if (status.type === 'reconnect') {
+        this.stats.reconnects++;
+        this.options.log.info('bus: NATS connection back');
+        this.setState('ok');
+      }
+    }
+  }
+
+  private setState(state: BusState): void {
+    if (state === this.current) return;
+    this.current = state;
+    for (const handler of this.stateHandlers) handler(state);
+  }
+
+  subject(event: string): string {
+    return `${this.prefix}.live.${event}`;
+  }
+
+  publish(batch: LiveBatch): void {
+    for (const handler of this.handlers) handler(batch);
+    const nc = this.nc;
+    // While NATS is down nothing is queued for it: the other hubs fill the gap when it returns.
+    if (nc === undefined || this.current !== 'ok') return;
+    for (const [event, points] of batch.byEvent) {
+      const wire: WireBatch = { h: this.options.hubId, e: batch.epoch, p: points, t: Date.now() };
+      try {
+        nc.publish(this.subject(event), pack(wire));
+        this.stats.published++;
+      } catch (err) {
+        this.options.log.debug({ err }, 'bus: publish failed');
+      }
+    }
+  }
+
+  onBatch(handler: (batch: LiveBatch) => void): void {
+    this.handlers.push(handler);
+  }
+
+  /** A socket of this hub watches `event` (the first one): receive other hubs' batches of it. */
+  watch(event: string): void {
+    if (this.watched.has(event)) return;
+    this.watched.set(event, null);
+    if (this.nc !== undefined) this.subscribe(event);
+  }
+
+  /** No socket of this hub watches `event` any more. */
+  unwatch(event: string): void {
+    const sub = this.watched.get(event);
+    this.watched.delete(event);
+    sub?.unsubscribe();
+  }
+
+  /** The server has every subscription sent so far (a PING round trip); at most 1 s. */
+  async settled(): Promise<void> {
+    const nc = this.nc;
+    if (nc === undefined || this.current !== 'ok') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([nc.flush().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
+  }
+
+  /** Events watched now (for the gap fill after an outage). */
+  watchedEvents(): string[] {
+    return [...this.watched.keys()];
+  }
+
+  private subscribe(event: string): void {
+    const nc = this.nc as NatsConnection;
+    const sub = nc.subscribe(this.subject(event), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        let wire: WireBatch;
+        try {
+          wire = unpack(msg.data) as WireBatch;
+        } catch (e) {
+          this.options.log.warn({ err: e }, 'bus: undecodable message dropped');
+          return;
+        }
+        if (wire.h === this.options.hubId) return;
+        this.stats.received++;
+        this.stats.lagMsSum += Math.max(0, Date.now() - wire.t);
+        this.deliver({ epoch: wire.e, byEvent: new Map([[event, wire.p]]) });
+      },
+    });
+    this.watched.set(event, sub);
+  }
+
+  /** Hands a remote batch to the local subscribers. */
+  protected deliver(batch: LiveBatch): void {
+    for (const handler of this.handlers) handler(batch);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.handlers.length = 0;
+    const nc = this.nc;
+    this.nc = undefined;
+    if (nc !== undefined) await nc.drain().catch(() => nc.close());
+  }
+}
