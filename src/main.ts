@@ -248,6 +248,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       version: VERSION,
       log: log.child({ module: 'server' }),
       checkDatabase: () => database.ping(),
+      busState: () => natsBus?.state ?? 'none',
       queueStats: () => ({ depth: queue.depth, capacity: queue.capacity }),
       metrics,
       authenticator,

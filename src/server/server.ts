@@ -31,6 +31,8 @@ export interface ServerDeps extends SocketDeps {
   readonly version: string;
   /** Does the database answer? Must not throw. */
   readonly checkDatabase: () => Promise<boolean>;
+  /** The bus between hubs: `none` without NATS_URL (PROTOCOL.md §15). */
+  readonly busState?: () => 'ok' | 'error' | 'none';
   readonly queueStats: () => QueueStats;
   readonly files: FileService;
   readonly maxUploadBytes: number;
@@ -51,6 +53,8 @@ export interface HubServer {
 export interface Health {
   status: 'ok' | 'degraded';
   database: 'ok' | 'error';
+  /** @see PROTOCOL.md §15 */
+  bus: 'ok' | 'error' | 'none';
   version: string;
   uptime_s: number;
   queue: QueueStats;
@@ -78,9 +82,12 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
   app.get('/healthz', (res) => {
     const state = trackAborted(res);
     void deps.checkDatabase().then((databaseOk) => {
+      const bus = deps.busState?.() ?? 'none';
       const body: Health = {
-        status: databaseOk ? 'ok' : 'degraded',
+        // NATS down: the hub still ingests and serves its own sockets, so 200, but degraded.
+        status: databaseOk && bus !== 'error' ? 'ok' : 'degraded',
         database: databaseOk ? 'ok' : 'error',
+        bus,
         version: deps.version,
         uptime_s: Math.floor((Date.now() - started) / 1000),
         queue: deps.queueStats(),
