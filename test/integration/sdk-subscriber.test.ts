@@ -55,6 +55,10 @@ describe('the subscriber', () => {
     const events = [(await dashboard.call('events.create', { name: 'sdk-sub-a' })).public_id, (await dashboard.call('events.create', { name: 'sdk-sub-b' })).public_id];
 
     const seen = new Map<string, [number, number][]>(events.map((e) => [e, []]));
+    const connectionLog: string[] = [];
+    const count = (): string => events.map((e) => seen.get(e)?.length).join('/');
+    dashboard.on('open', () => connectionLog.push(`open after ${count()} points`));
+    dashboard.on('disconnect', (ev) => connectionLog.push(`${ev.code} after ${count()} points`));
     let conflated = 0;
     const subscriber = new Subscriber(dashboard);
     await subscriber.subscribe(events, (event, points, info) => {
@@ -98,10 +102,22 @@ describe('the subscriber', () => {
         `SELECT (extract(epoch from timestamp) * 1000)::bigint AS ts, value FROM datapoints WHERE event_public_id = $1 ORDER BY timestamp`,
         [event],
       );
-      const stored = rows.map((r) => [Number(r.ts), r.value]);
+      const stored: [number, number][] = rows.map((r) => [Number(r.ts), r.value]);
       await waitFor(() => (seen.get(event)?.length ?? 0) >= stored.length, 30_000, 'every stored point to arrive');
       await sleep(300); // anything after would be a duplicate
-      expect(seen.get(event)).toEqual(stored);
+      // Named first, so that a failure says which way it went (and where the reconnects were).
+      const got = seen.get(event) ?? [];
+      const storedTs = new Set(stored.map(([ts]) => ts));
+      const gotTs = new Set(got.map(([ts]) => ts));
+      const seenAt = new Map<number, number[]>();
+      got.forEach(([ts], k) => seenAt.set(ts, [...(seenAt.get(ts) ?? []), k]));
+      expect({
+        missing: stored.filter(([ts]) => !gotTs.has(ts)).slice(0, 10),
+        twice: [...seenAt.entries()].filter(([, at]) => at.length > 1).slice(0, 10),
+        unstored: got.filter(([ts]) => !storedTs.has(ts)).slice(0, 10),
+        connection: connectionLog,
+      }).toEqual({ missing: [], twice: [], unstored: [], connection: connectionLog });
+      expect(got).toEqual(stored);
     }
     expect(resubscribeErrors).toEqual([]);
     expect(conflated).toBe(0);
@@ -127,6 +143,23 @@ describe('the subscriber', () => {
     await waitFor(() => pushes.some((p) => (p.data as { content?: string }).content === 'after the cut'), 10_000, 'the log_entry push');
     expect(pushes.every((p) => p.op === 'log_entry')).toBe(true);
   }, 60_000);
+
+  it('reports conflated pushes to the caller (max_rate_hz)', async () => {
+    const hub = await startTestHub();
+    cleanups.push(() => hub.stop());
+    const connection = await Connection.open({ url: hub.wsUrl, token: hub.adminToken });
+    cleanups.push(() => connection.close(1000, '', 0));
+    const event = (await connection.call('events.create', { name: 'sdk-conflated' })).public_id;
+    const infos: boolean[] = [];
+    await new Subscriber(connection).subscribe([event], (_e, _points, info) => infos.push(info.conflated), { maxRateHz: 1 });
+    const producer = new Producer(connection, { maxPoints: 10, lingerMs: 0 });
+    for (let i = 0; i < 50; i++) {
+      await producer.send({ event, value: i });
+      await sleep(10);
+    }
+    await producer.flush();
+    await waitFor(() => infos.includes(true), 10_000, 'a conflated push');
+  }, 60_000);
 });
 
 describe('the connection', () => {
@@ -150,6 +183,17 @@ describe('the connection', () => {
     expect(opens).toBe(1);
     expect(connection.state).toBe('closed');
     await expect(connection.call('auth.me', {})).rejects.toBeInstanceOf(AuthError);
+  }, 60_000);
+
+  it('drains on close(): replies already awaited still arrive', async () => {
+    const hub = await startTestHub();
+    cleanups.push(() => hub.stop());
+    const connection = await Connection.open({ url: hub.wsUrl, token: hub.adminToken });
+    const pending = connection.call('events.create', { name: 'sdk-drain' });
+    const closed = connection.close();
+    await expect(pending).resolves.toMatchObject({ name: 'sdk-drain' });
+    expect(await closed).toMatchObject({ code: 1000 });
+    await expect(connection.call('auth.me', {})).rejects.toMatchObject({ name: 'ClosedError' });
   }, 60_000);
 
   it('refuses a bad token at once with an AuthError, without retrying', async () => {
