@@ -19,6 +19,7 @@ import { ALERT_CHANNEL, RuleEngine } from './automation/rule-hook.js';
 import { OutboxStore, listenOutbox } from './db/outbox-store.js';
 import { createPool } from './db/pool.js';
 import { SingleHubError, acquireSingleHubGuard } from './cluster/single-hub-guard.js';
+import { relayRevocations } from './cluster/revocation-relay.js';
 import { StorageMaintenance } from './db/storage-maintenance.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
@@ -150,6 +151,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       started.push(() => natsBus.close());
     }
     const bus: LiveBus = natsBus ?? new LocalBus();
+    if (natsBus !== undefined) relayRevocations(natsBus, sessions, log.child({ module: 'revocation' }));
     const live = new LiveService(
       livePool,
       catalog,

@@ -16,6 +16,12 @@ export interface Session {
 }
 
 /** Checks, in bulk, which of the given sessions' tokens are no longer valid (used by the sweep). */
+/** A revocation, as announced across hubs. */
+export type Revocation =
+  | { kind: 'token'; id: string; reason: string }
+  | { kind: 'user'; id: string; reason: string; which: 'all' | 'login' | 'person' }
+  | { kind: 'instance'; id: string; reason: string };
+
 export type RevocationCheck = (principals: readonly Principal[]) => Promise<ReadonlySet<string>>;
 
 export class SessionRegistry {
@@ -55,8 +61,25 @@ export class SessionRegistry {
     this.timers.delete(session);
   }
 
+  /** Set with several hubs (PROTOCOL.md §15): each revocation decided here is announced to the others. */
+  relay: ((revocation: Revocation) => void) | undefined;
+
+  /** A revocation announced by another hub: closes the matching sessions here, announcing nothing. */
+  apply(r: Revocation): number {
+    const relay = this.relay;
+    this.relay = undefined;
+    try {
+      if (r.kind === 'token') return this.closeByToken(r.id, r.reason);
+      if (r.kind === 'user') return this.closeByUser(r.id, r.reason, r.which);
+      return this.closeByPluginInstance(r.id, r.reason);
+    } finally {
+      this.relay = relay;
+    }
+  }
+
   /** Closes every session opened with the token `tokenId`. */
   closeByToken(tokenId: string, reason = 'token revoked'): number {
+    this.relay?.({ kind: 'token', id: tokenId, reason });
     return this.closeWhere((p) => p.tokenId === tokenId, reason);
   }
 
@@ -66,6 +89,7 @@ export class SessionRegistry {
    * role, not their devices — after a role change).
    */
   closeByUser(userPublicId: string, reason = 'user removed', which: 'all' | 'login' | 'person' = 'all'): number {
+    this.relay?.({ kind: 'user', id: userPublicId, reason, which });
     return this.closeWhere(
       (p) =>
         p.user.public_id === userPublicId &&
@@ -76,6 +100,7 @@ export class SessionRegistry {
 
   /** Closes every device session of a plugin instance (its tokens go with it). */
   closeByPluginInstance(pluginInstancePublicId: string, reason = 'plugin instance removed'): number {
+    this.relay?.({ kind: 'instance', id: pluginInstancePublicId, reason });
     return this.closeWhere((p) => p.pluginInstancePublicId === pluginInstancePublicId, reason);
   }
 
@@ -98,7 +123,8 @@ export class SessionRegistry {
       (async () => {
         for (let i = 0; i < principals.length; i += SWEEP_SLICE) {
           const revoked = await check(principals.slice(i, i + SWEEP_SLICE));
-          for (const tokenId of revoked) this.closeByToken(tokenId);
+          // Every hub sweeps its own sessions: nothing to announce.
+          for (const tokenId of revoked) this.closeWhere((p) => p.tokenId === tokenId, 'token revoked');
         }
       })()
         .catch(onError)

@@ -17,7 +17,7 @@
  * `error` (for /healthz) and comes back to `ok` when the client reconnects.
  * @see PROTOCOL.md §7, §15
  */
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { pack, unpack } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { LiveBus } from './bus.js';
@@ -62,6 +62,8 @@ export class NatsBus implements LiveBus {
   private readonly stateHandlers: ((state: BusState) => void)[] = [];
   private readonly watched = new Map<string, Subscription | null>();
   private nc: NatsConnection | undefined;
+  /** Control subscriptions waiting for the first connection. */
+  private readonly controls: ((nc: NatsConnection) => void)[] = [];
   private closed = false;
   private current: BusState = 'error';
   readonly prefix: string;
@@ -113,6 +115,7 @@ export class NatsBus implements LiveBus {
         }
         this.nc = nc;
         for (const event of this.watched.keys()) this.subscribe(event);
+        for (const subscribe of this.controls.splice(0)) subscribe(nc);
         this.setState('ok');
         this.options.log.info({ server: nc.getServer() }, 'bus: connected to NATS');
         void this.follow(nc);
@@ -214,6 +217,34 @@ export class NatsBus implements LiveBus {
       },
     });
     this.watched.set(event, sub);
+  }
+
+  /**
+   * Control traffic (revocation, presence, commands) on `<prefix>.control.<name>`: `handler`
+   * gets every message of the other hubs (subscribed now, or once NATS is first reached).
+   */
+  control(name: string, handler: (data: Uint8Array) => void): void {
+    const subject = `${this.prefix}.control.${name}`;
+    const subscribe = (nc: NatsConnection): void => {
+      nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err !== null || msg.headers?.get('hub') === this.options.hubId) return;
+          handler(msg.data);
+        },
+      });
+    };
+    if (this.nc !== undefined) subscribe(this.nc);
+    else this.controls.push(subscribe);
+  }
+
+  /** Publishes on a control subject; false when NATS is down (the callers' fallbacks then act). */
+  publishControl(name: string, data: Uint8Array): boolean {
+    const nc = this.nc;
+    if (nc === undefined || this.current !== 'ok') return false;
+    const h = headers();
+    h.set('hub', this.options.hubId);
+    nc.publish(`${this.prefix}.control.${name}`, data, { headers: h });
+    return true;
   }
 
   /** Hands a remote batch to the local subscribers. */

@@ -28,7 +28,7 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-const health = async (baseUrl: string) => {
+const health = async (baseUrl: string): Promise<Rec> => {
   const res = await fetch(`${baseUrl}/healthz`);
   return { code: res.status, ...((await res.json()) as Rec) };
 };
