@@ -14,7 +14,27 @@
  * replay's snapshot epoch exactly as it does for local batches.
  *
  * While NATS is unreachable the hub keeps ingesting and serving its own sockets; `state` is
- * `error` (for /healthz) and comes back to `ok` when the client reconnects.
+ * `error` (for /healthz) and comes back to `ok` when the client reconnects. Nothing is queued
+ * for NATS meanwhile (memory would grow with the outage).
+ *
+ * NOT YET BUILT: the gap fill after an outage (§15: within 5 s of NATS returning, every
+ * subscriber has the points committed at other hubs meanwhile). Where the exactness question
+ * stands:
+ * - The same hand-over as `since` is exact for *which commits* (held live points carry their
+ *   epoch, the replay's snapshot has exactly the epochs up to its own), but a replay selects rows
+ *   by `ts`, and `datapoints` rows do not record their epoch. So a gap fill "from PostgreSQL by
+ *   the same replay" is exact only as `since` is: when an event's points are committed in `ts`
+ *   order. The fill would be, per subscriber and event, a replay from the last `ts` pushed before
+ *   the outage, minus the points this hub pushed itself during the outage (local commits, known
+ *   by epoch), handed over at the snapshot epoch as `since` does (and the floor epoch drops late
+ *   duplicates).
+ * - Exact without that assumption needs a commit's rows to be findable by epoch: an `epoch`
+ *   column on `datapoints` (or a small table of epoch → event ranges) written in the COPY
+ *   transaction; then the fill is "epochs in (last seen, snapshot], not committed here" — exact.
+ *   That is a migration of the hot table, left for a decision.
+ * - JetStream (a stream capturing `<prefix>.live.>`) is not simpler: a hub cut off from NATS
+ *   cannot publish its commits into it, so it must keep them (unbounded memory) or re-read them
+ *   from PostgreSQL, which brings back the question above.
  * @see PROTOCOL.md §7, §15
  */
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
