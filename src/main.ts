@@ -151,7 +151,10 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       started.push(() => natsBus.close());
     }
     const bus: LiveBus = natsBus ?? new LocalBus();
-    if (natsBus !== undefined) relayRevocations(natsBus, sessions, log.child({ module: 'revocation' }));
+    if (natsBus !== undefined) {
+      relayRevocations(natsBus, sessions, log.child({ module: 'revocation' }));
+      metrics.busStats = () => ({ ...natsBus.stats, up: natsBus.state === 'ok' });
+    }
     const live = new LiveService(
       livePool,
       catalog,

@@ -139,6 +139,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads the NATS bus's counts when metrics are scraped (several hubs, PROTOCOL.md §15). */
+  busStats: (() => { published: number; received: number; lagMsSum: number; reconnects: number; up: boolean }) | undefined;
+
+  readonly busMessages = new Gauge({
+    name: 'hub_bus_messages',
+    help: 'NATS live messages since start, by direction (published, received from other hubs; a counter)',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.busStats?.();
+      if (stats === undefined) return;
+      this.busMessages.set({ direction: 'published' }, stats.published);
+      this.busMessages.set({ direction: 'received' }, stats.received);
+      this.busLagSeconds.set(stats.lagMsSum / 1000);
+      this.busReconnects.set(stats.reconnects);
+      this.busUp.set(stats.up ? 1 : 0);
+    },
+  });
+
+  readonly busLagSeconds = new Gauge({
+    name: 'hub_bus_lag_seconds_sum',
+    help: 'Sum of the delays from publication to receipt of received bus messages (divide by hub_bus_messages{direction="received"})',
+    registers: [this.registry],
+  });
+
+  readonly busReconnects = new Gauge({ name: 'hub_bus_reconnects', help: 'NATS reconnections since start (a counter)', registers: [this.registry] });
+
+  readonly busUp = new Gauge({ name: 'hub_bus_up', help: '1 while connected to NATS', registers: [this.registry] });
+
   /** Reads the live fan-out's counts when metrics are scraped (set once it exists). */
   liveStats: (() => { pushes: number; conflatedPushes: number; conflatedPoints: number; subscriptions: number }) | undefined;
 

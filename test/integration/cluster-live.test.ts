@@ -59,6 +59,9 @@ describe('live pushes across hubs', () => {
       expect(got.filter((v) => v >= 100_000)).toEqual(range(100_000, 5000));
     }
     for (const w of watchers) await w.close();
+    const metrics = await (await fetch(`${b.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^hub_bus_messages\{direction="received"\} [1-9]/m);
+    expect(metrics).toMatch(/^hub_bus_up 1/m);
   }, 60_000);
 
   it('a subscriber at another hub receives the events it watches and nothing else', async () => {
