@@ -66,7 +66,8 @@ export interface SoakResult {
   readonly leak: boolean;
 }
 
-const GC_PRELOAD = path.join(import.meta.dirname, 'soak-gc.mjs');
+/** Preload for a hub whose heap the bench reads after a full GC (SIGUSR2). */
+export const GC_PRELOAD = path.join(import.meta.dirname, 'soak-gc.mjs');
 
 /** Runs the soak against a hub of its own (DATABASE_URL or embedded PostgreSQL), then stops it. */
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
@@ -269,7 +270,7 @@ async function sampleMemory(hub: BenchHub, heapAfterGc: () => Promise<number>, t
 }
 
 /** Reads the hub's stdout for soak-gc.mjs's lines; each call waits for the next one. */
-function heapReader(hub: BenchHub): () => Promise<number> {
+export function heapReader(hub: BenchHub): () => Promise<number> {
   let waiting: ((bytes: number) => void)[] = [];
   let partial = '';
   hub.child.stdout?.on('data', (chunk: Buffer) => {

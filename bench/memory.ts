@@ -1,0 +1,75 @@
+/**
+ * `npm run bench:memory`: the hub's memory per idle authenticated socket. Opens `--sockets`
+ * sockets of one login token that send nothing, and reads the hub's RSS (/proc) and its heap in
+ * use after a full GC (soak-gc.mjs) before and after; prints both per socket. RSS is the aim's
+ * figure (it includes uWS's native per-socket memory); the heap is what the hub's own objects
+ * hold, the part this code decides.
+ *
+ * Flags (or BENCH_<NAME>): --sockets 10000 --batch 200 --json. Runs the build (dist/) unless
+ * BENCH_ENTRY=src.
+ */
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { adminToken, flags, machine, startBenchHub, table } from './lib.js';
+import { GC_PRELOAD, heapReader } from './soak-run.js';
+
+const opts = flags({ sockets: '10000', batch: '200' });
+const count = Number(opts.sockets);
+const batch = Math.max(1, Number(opts.batch));
+/** The aim of issue 14 §6, bytes of RSS per idle authenticated socket. */
+const AIM_BYTES = 3 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const hub = await startBenchHub({}, ['--expose-gc', '--import', GC_PRELOAD]);
+const sockets: WebSocket[] = [];
+try {
+  const heapAfterGc = heapReader(hub);
+  const rss = () => Number(readFileSync(`/proc/${hub.child.pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+  const sample = async () => {
+    const heap = heapAfterGc();
+    hub.child.kill('SIGUSR2');
+    const heapBytes = await heap;
+    await sleep(200);
+    return { rss: rss(), heap: heapBytes };
+  };
+  const token = await adminToken(hub);
+  // One socket first, so that code paths run once (lazy module state) are not counted per socket.
+  const warm = await open(token);
+  await sleep(500);
+  const before = await sample();
+  for (let i = 0; i < count; i += batch) {
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - i) }, () => open(token)))));
+  }
+  await sleep(1000);
+  const after = await sample();
+  warm.terminate();
+  const perSocket = (a: number, b: number) => Math.round((b - a) / sockets.length);
+  const result = {
+    bench: 'memory',
+    machine: machine(),
+    sockets: sockets.length,
+    hub_rss_before_mb: Number((before.rss / 2 ** 20).toFixed(1)),
+    hub_rss_after_mb: Number((after.rss / 2 ** 20).toFixed(1)),
+    bytes_per_idle_socket: perSocket(before.rss, after.rss),
+    heap_bytes_per_idle_socket: perSocket(before.heap, after.heap),
+    aim_bytes_per_idle_socket: AIM_BYTES,
+  };
+  if (opts.json) console.log(JSON.stringify(result));
+  else {
+    console.log(`bench:memory — ${result.machine}; ${result.sockets} idle authenticated sockets (one login token)`);
+    console.log(
+      table([
+        { memory: 'RSS', before: `${result.hub_rss_before_mb} MB`, after: `${result.hub_rss_after_mb} MB`, 'bytes per socket': result.bytes_per_idle_socket, aim: `< ${AIM_BYTES}` },
+        { memory: 'heap used after GC', before: `${(before.heap / 2 ** 20).toFixed(1)} MB`, after: `${(after.heap / 2 ** 20).toFixed(1)} MB`, 'bytes per socket': result.heap_bytes_per_idle_socket, aim: '' },
+      ]),
+    );
+  }
+} finally {
+  for (const ws of sockets) ws.terminate();
+  await hub.stop();
+}
+
+function open(token: string): Promise<WebSocket> {
+  const ws = new WebSocket(hub.wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+  return new Promise((resolve, reject) => ws.once('open', () => resolve(ws)).once('error', reject));
+}
