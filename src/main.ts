@@ -20,6 +20,7 @@ import { OutboxStore, listenOutbox } from './db/outbox-store.js';
 import { createPool } from './db/pool.js';
 import { SingleHubError, acquireSingleHubGuard } from './cluster/single-hub-guard.js';
 import { relayRevocations } from './cluster/revocation-relay.js';
+import { PresenceLeases } from './cluster/presence-leases.js';
 import { StorageMaintenance } from './db/storage-maintenance.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
@@ -121,9 +122,18 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     // Ingest: catalog → queue → COPY writer on connections of its own.
     const catalog = new Catalog(database.db, log.child({ module: 'catalog' }));
     await catalog.load();
+    // Several hubs (NATS_URL): committed batches cross to the hubs whose sockets watch them;
+    // presence leases and commands cross on the same connection.
+    const hubId = randomUUID();
+    const natsBus = config.natsUrl === null ? undefined : new NatsBus({ url: config.natsUrl, hubId, log: log.child({ module: 'bus' }) });
+    if (natsBus !== undefined) {
+      await natsBus.start();
+      started.push(() => natsBus.close());
+    }
     // Devices: their sockets (links), presence, and the commands pushed to them.
     const deviceLinks = new DeviceLinks();
-    const presence = new DevicePresence(database.db, deviceLinks, log.child({ module: 'presence' }));
+    const leases = natsBus === undefined ? undefined : new PresenceLeases(natsBus, hubId, log.child({ module: 'presence' }));
+    const presence = new DevicePresence(database.db, deviceLinks, log.child({ module: 'presence' }), leases);
     await presence.start();
     const commands = new LocalCommandRouter(deviceLinks);
     // Rules, kept in memory like the catalog, run in the COPY writer's transactions.
@@ -144,12 +154,6 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     const replayPool = createPool(database.url, { max: MAX_REPLAYS, applicationName: 'telemetry-hub-replay', statementTimeoutMs: QUERY_TIMEOUT_MS });
     replayPool.on('error', (err) => log.warn({ err }, 'idle replay connection lost'));
     started.push(() => replayPool.end());
-    // Several hubs (NATS_URL): committed batches cross to the hubs whose sockets watch them.
-    const natsBus = config.natsUrl === null ? undefined : new NatsBus({ url: config.natsUrl, hubId: randomUUID(), log: log.child({ module: 'bus' }) });
-    if (natsBus !== undefined) {
-      await natsBus.start();
-      started.push(() => natsBus.close());
-    }
     const bus: LiveBus = natsBus ?? new LocalBus();
     if (natsBus !== undefined) {
       relayRevocations(natsBus, sessions, log.child({ module: 'revocation' }));

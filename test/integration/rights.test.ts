@@ -10,6 +10,7 @@ import * as t from '../../src/db/schema.js';
 import { rawSocket, startTestHub, type TestHub } from '../support/hub.js';
 import type { HubClient } from '../../src/client/hub-client.js';
 
+type Rec = Record<string, any>;
 let h: TestHub;
 let admin: HubClient;
 
@@ -122,29 +123,41 @@ describe('auth.change_password (defect 2)', () => {
 
 describe('the last admin stays, also under concurrency (defect 7)', () => {
   it('two admins demoting each other at once leave one admin', async () => {
-    for (let round = 0; round < 5; round++) {
-      const a = await h.userWithRole('admin');
-      const b = await h.userWithRole('admin');
-      // Only these two are admins in this round.
-      await h.database.db.update(t.users).set({ role: 'viewer' }).where(eq(t.users.username, 'admin'));
-      for (const other of await h.database.db.select().from(t.users).where(eq(t.users.role, 'admin'))) {
-        if (other.public_id !== a.user.public_id && other.public_id !== b.user.public_id) {
-          await h.database.db.update(t.users).set({ role: 'viewer' }).where(eq(t.users.public_id, other.public_id));
-        }
+    // A hub of its own: its admins are demoted and promoted here, and a demoted admin's sockets
+    // close (the sweep follows roles), which must not touch the other tests' admin.
+    const h2 = await startTestHub();
+    try {
+      let creator = await h2.connect(h2.adminToken);
+      let creatorId = ((await creator.request<Rec>('auth.me')).user as Rec).public_id as string;
+      for (let round = 0; round < 5; round++) {
+        const admin = async () => {
+          const username = `race-${round}-${Math.random().toString(36).slice(2, 8)}`;
+          const user = await creator.request<Rec>('users.create', { username, password: 'race-password', role: 'admin' });
+          return { user, token: await h2.login(username, 'race-password') };
+        };
+        const a = await admin();
+        const b = await admin();
+        // Only these two are admins in this round: the creator steps down (in SQL).
+        await h2.database.db.update(t.users).set({ role: 'viewer' }).where(eq(t.users.public_id, creatorId));
+        const ca = await h2.connect(a.token);
+        const cb = await h2.connect(b.token);
+        const outcomes = await Promise.all([
+          ca.request('users.update', { public_id: b.user.public_id, role: 'viewer' }).then(() => 'ok', (e: { code?: string }) => e.code ?? 'closed'),
+          cb.request('users.update', { public_id: a.user.public_id, role: 'viewer' }).then(() => 'ok', (e: { code?: string }) => e.code ?? 'closed'),
+        ]);
+        const admins = await h2.database.db.select().from(t.users).where(eq(t.users.role, 'admin'));
+        expect(admins.length).toBe(1);
+        expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1);
+        await ca.close().catch(() => undefined);
+        await cb.close().catch(() => undefined);
+        // The one left creates the next round's pair.
+        const winner = admins[0]?.public_id === a.user.public_id ? a : b;
+        creator = await h2.connect(winner.token);
+        creatorId = winner.user.public_id as string;
       }
-      const ca = await h.connect(a.token);
-      const cb = await h.connect(b.token);
-      const outcomes = await Promise.all([
-        ca.request('users.update', { public_id: b.user.public_id, role: 'viewer' }).then(() => 'ok', (e: { code?: string }) => e.code),
-        cb.request('users.update', { public_id: a.user.public_id, role: 'viewer' }).then(() => 'ok', (e: { code?: string }) => e.code),
-      ]);
-      const admins = await h.database.db.select().from(t.users).where(eq(t.users.role, 'admin'));
-      expect(admins.length).toBe(1);
-      expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1);
-      await ca.close().catch(() => undefined);
-      await cb.close().catch(() => undefined);
-      // Give the hub its admin back for the next round and the other tests.
-      await h.database.db.update(t.users).set({ role: 'admin' }).where(eq(t.users.username, 'admin'));
+      await creator.close();
+    } finally {
+      await h2.stop();
     }
   });
 });
