@@ -13,7 +13,7 @@ import { HubError, forbidden, unauthorized } from '../errors.js';
 import { hashApiToken } from './api-token-secret.js';
 import { JwtCodec, looksLikeJwt } from './jwt.js';
 import { hashPassword, verifyDecoy, verifyPassword } from './passwords.js';
-import type { Principal, UserRow } from './principal.js';
+import { principalUser, type Principal, type UserRow } from './principal.js';
 import { KeyedSemaphore, RateLimiter } from './rate-limit.js';
 
 export interface LoginResult {
@@ -114,6 +114,21 @@ export class Authenticator {
       expires_in: this.jwt.ttlSeconds,
       user: { public_id: row.public_id, username: row.username, role: row.role },
     };
+  }
+
+  /**
+   * The user's current row (`auth.me`): principals keep only a few fields, as they were when the
+   * token was checked. `401` when the user is gone (the socket's close is on its way).
+   */
+  async currentUser(publicId: string): Promise<UserRow> {
+    let user: UserRow | undefined;
+    try {
+      [user] = await this.db.select().from(users).where(eq(users.public_id, publicId)).limit(1);
+    } catch (err) {
+      throw mapDbError(err, 'User');
+    }
+    if (user === undefined) throw unauthorized('Invalid token');
+    return user;
   }
 
   /** The user whose password is `password` (undefined when none), with bounded concurrent checks per `slot`. */
@@ -222,7 +237,7 @@ export class Authenticator {
     const claims = await this.jwt.verify(token);
     const [row] = await this.db
       .select({
-        user: users,
+        user: { public_id: users.public_id, username: users.username, role: users.role, token_generation: users.token_generation },
         revoked: sql<boolean>`exists (select 1 from ${blacklistTokens} where ${blacklistTokens.jti} = ${claims.jti})`,
       })
       .from(users)
@@ -232,7 +247,7 @@ export class Authenticator {
     if (row.revoked || row.user.token_generation !== claims.gen) throw unauthorized('Token revoked');
     return {
       role: row.user.role,
-      user: row.user,
+      user: principalUser(row.user),
       kind: 'login',
       tokenId: claims.jti,
       expiresAt: claims.exp * 1000,
@@ -242,7 +257,11 @@ export class Authenticator {
 
   private async fromApiToken(secret: string): Promise<Principal> {
     const [row] = await this.db
-      .select({ token: apiTokens, user: users, instanceEnabled: pluginInstances.enabled })
+      .select({
+        token: apiTokens,
+        user: { public_id: users.public_id, username: users.username, role: users.role, token_generation: users.token_generation },
+        instanceEnabled: pluginInstances.enabled,
+      })
       .from(apiTokens)
       .innerJoin(users, eq(users.public_id, apiTokens.user_public_id))
       .leftJoin(pluginInstances, eq(pluginInstances.public_id, apiTokens.plugin_instance_public_id))
@@ -262,7 +281,7 @@ export class Authenticator {
     }
     return {
       role: token.plugin_instance_public_id === null ? user.role : 'device',
-      user: user as UserRow,
+      user: principalUser(user),
       kind: 'api_token',
       tokenId: token.public_id,
       expiresAt: token.expires_at?.getTime() ?? null,

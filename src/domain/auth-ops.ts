@@ -19,8 +19,9 @@ export function authOps(authenticator: Authenticator, sessions: SessionRegistry,
       name: 'auth.me',
       allow: ANYONE,
       schema: Empty,
+      // The current row, read now: the principal keeps only a few fields from when the token was checked.
       handle: async (_data, { principal }) => ({
-        user: toRecord('users', principal.user),
+        user: toRecord('users', await authenticator.currentUser(principal.user.public_id)),
         role: principal.role,
         ...(principal.pluginInstancePublicId === null ? {} : { plugin_instance_public_id: principal.pluginInstancePublicId }),
       }),

@@ -6,7 +6,7 @@
  */
 import { and, eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import type { Principal, UserRow } from '../auth/principal.js';
+import { principalUser, type Principal } from '../auth/principal.js';
 import type { Db } from '../db/database.js';
 import { channelMappings, events, pluginInstances, users } from '../db/schema.js';
 import type { CommandRouter } from '../devices/commands.js';
@@ -72,7 +72,7 @@ export async function startDemo(db: Db, ingest: IngestService, device: DemoDevic
   // The simulator acts as a device of its instance, inside the hub (no token, no socket).
   const principal: Principal = {
     role: 'device',
-    user: admin as UserRow,
+    user: principalUser(admin),
     kind: 'api_token',
     tokenId: `demo:${instance.public_id}`,
     expiresAt: null,

@@ -194,6 +194,28 @@ describe('open sockets close with 1008', () => {
   });
 });
 
+describe('auth.me', () => {
+  it('regression: returns the current user record, not the one read when the socket opened', async () => {
+    // A socket keeps a small principal, not the user row: auth.me must read the row when asked.
+    const viewer = await h.userWithRole('viewer');
+    const a = await h.connect(viewer.token);
+    const b = await h.connect(viewer.token, 'msgpack');
+    try {
+      const before = (await a.request<Rec>('auth.me')).user as Rec;
+      expect(before).toMatchObject({ public_id: viewer.user.public_id, username: viewer.user.username });
+      expect(before).not.toHaveProperty('password_hash');
+      const email = `changed-${crypto.randomUUID()}@example.com`;
+      await b.request('users.update', { public_id: viewer.user.public_id, email });
+      const after = await a.request<Rec>('auth.me');
+      expect(after).toMatchObject({ role: 'viewer', user: { public_id: viewer.user.public_id, username: viewer.user.username, email } });
+      expect(after.user).not.toHaveProperty('password_hash');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('login', () => {
   it('returns the token, its type, lifetime and user', async () => {
     const res = await fetch(`${h.baseUrl}/api/auth/login`, {
