@@ -26,7 +26,11 @@ export type RevocationCheck = (principals: readonly Principal[]) => Promise<Read
 
 export class SessionRegistry {
   private readonly sessions = new Set<Session>();
-  private readonly timers = new Map<Session, NodeJS.Timeout>();
+  /**
+   * Sessions by the instant their token expires, with one timer per instant: the sockets of one
+   * token share it, rather than each socket holding a timer of its own.
+   */
+  private readonly expiring = new Map<number, { timer: NodeJS.Timeout; sessions: Set<Session> }>();
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping = false;
   private closedWith: { code: number; reason: string } | undefined;
@@ -44,21 +48,31 @@ export class SessionRegistry {
     }
     this.sessions.add(session);
     const expiresAt = session.principal.expiresAt;
-    if (expiresAt !== null) {
-      // setTimeout overflows past ~24.8 days; such a session is re-armed by the sweep instead.
-      const delay = Math.max(0, expiresAt - Date.now());
-      if (delay < 2 ** 31 - 1) {
-        const timer = setTimeout(() => session.close(CLOSE.tokenRevoked, 'token expired'), delay);
-        timer.unref();
-        this.timers.set(session, timer);
-      }
+    if (expiresAt === null) return;
+    const due = this.expiring.get(expiresAt);
+    if (due !== undefined) {
+      due.sessions.add(session);
+      return;
     }
+    // setTimeout overflows past ~24.8 days; such a session is closed by the sweep instead.
+    const delay = Math.max(0, expiresAt - Date.now());
+    if (delay >= 2 ** 31 - 1) return;
+    const sessions = new Set([session]);
+    const timer = setTimeout(() => {
+      this.expiring.delete(expiresAt);
+      for (const s of sessions) s.close(CLOSE.tokenRevoked, 'token expired');
+    }, delay);
+    timer.unref();
+    this.expiring.set(expiresAt, { timer, sessions });
   }
 
   remove(session: Session): void {
     this.sessions.delete(session);
-    clearTimeout(this.timers.get(session));
-    this.timers.delete(session);
+    const expiresAt = session.principal.expiresAt;
+    const due = expiresAt === null ? undefined : this.expiring.get(expiresAt);
+    if (due === undefined || !due.sessions.delete(session) || due.sessions.size > 0) return;
+    clearTimeout(due.timer);
+    this.expiring.delete(expiresAt as number);
   }
 
   /** Set with several hubs (PROTOCOL.md §15): each revocation decided here is announced to the others. */

@@ -48,23 +48,85 @@ export function transportFrameLimit(maxFrameBytes: number): number {
   return Math.min(Math.max(2 * maxFrameBytes, maxFrameBytes + (1 << 20)), 2 ** 31 - 1);
 }
 
+/** What the socket hooks (`onOpen`, `onClose`, …) see of a socket. */
 export interface SocketData {
   readonly principal: Principal;
   readonly log: Logger;
   readonly connection: ConnectionState;
-  session: Session | undefined;
-  inFlight: number;
-  open: boolean;
-  /** Push channels of this socket, by encoding. */
-  transports: Partial<Record<Encoding, PushTransport>>;
-  /** Its places in the connection limits (address, user or token), released at close. */
-  limitKeys: string[];
   /** The connection's number (logs; device links). */
   readonly id: number;
-  /** The encoding of its latest request: unsolicited pushes (commands) use it. */
-  lastEncoding: Encoding;
-  /** Pushes `{op, data}` in `lastEncoding`; false when the socket is gone or too slow. */
+  /** Pushes `{op, data}` in the encoding of its latest request; false when the socket is gone or too slow. */
   push(op: string, data: unknown): boolean;
+}
+
+/**
+ * A socket's state, kept on its uWS user data, and its session in the registry. An idle hub
+ * holds many thousands of these, so one is a single object with fields, and what an idle socket
+ * never uses (its child logger, its connection map, its push channels) is made on first use.
+ */
+class SocketState implements SocketData, Session {
+  /** Set at open; the socket is valid only while `open`. */
+  ws: WebSocket<UserData> | undefined = undefined;
+  open = false;
+  inFlight = 0;
+  /** The encoding of its latest request: unsolicited pushes (commands) use it. */
+  lastEncoding: Encoding = 'json';
+  /** Push channels of this socket, by encoding. */
+  transports: Partial<Record<Encoding, PushTransport>> | undefined = undefined;
+  private logger: Logger | undefined = undefined;
+  private state: ConnectionState | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly principal: Principal,
+    /** Its places in the connection limits (address, user or token), released at close. */
+    readonly limitKeys: string[],
+    private readonly parentLog: Logger,
+  ) {}
+
+  get log(): Logger {
+    return (this.logger ??= this.parentLog.child({ conn: this.id, user: this.principal.user.public_id, role: this.principal.role }));
+  }
+
+  get connection(): ConnectionState {
+    return (this.state ??= new Map());
+  }
+
+  push(op: string, data: unknown): boolean {
+    const ws = this.ws;
+    if (!this.open || ws === undefined || ws.getBufferedAmount() > SLOW_READER_BYTES) return false;
+    send(ws, { op, data }, this.lastEncoding);
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.open) this.ws?.end(code, reason);
+  }
+}
+
+/**
+ * What uWS holds for a socket. uWS copies the own properties of the object given to `upgrade`
+ * onto one of its own, so a class instance (its getters and methods) must go inside it.
+ */
+interface UserData {
+  readonly state: SocketState;
+}
+
+/** Writes one message to an open socket. */
+function send(ws: WebSocket<UserData>, message: Outgoing, encoding: Encoding): void {
+  const data = ws.getUserData().state;
+  if (!data.open) return;
+  let frame: string | Uint8Array;
+  try {
+    frame = encodeMessage(message, encoding);
+  } catch (err) {
+    // A reply that cannot be encoded (a value too deep for the encoder, say) is a bug of
+    // ours, answered as such: it must never escape as an unhandled rejection.
+    data.log.error({ err, op: 'op' in message ? message.op : undefined }, 'reply could not be encoded');
+    const id = 'id' in message ? message.id : null;
+    frame = encodeMessage(errorReply(id, new HubError('internal')), encoding);
+  }
+  ws.cork(() => ws.send(frame, encoding === 'msgpack'));
 }
 
 export interface SocketDeps {
@@ -118,28 +180,12 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
   const tooMany = (what: string): HubError =>
     new HubError('rate_limited', `Too many open sockets for this ${what}; close some first`, { retryAfterMs: 5000 });
 
-  const send = (ws: WebSocket<SocketData>, message: Outgoing, encoding: Encoding): void => {
-    const data = ws.getUserData();
-    if (!data.open) return;
-    let frame: string | Uint8Array;
-    try {
-      frame = encodeMessage(message, encoding);
-    } catch (err) {
-      // A reply that cannot be encoded (a value too deep for the encoder, say) is a bug of
-      // ours, answered as such: it must never escape as an unhandled rejection.
-      data.log.error({ err, op: 'op' in message ? message.op : undefined }, 'reply could not be encoded');
-      const id = 'id' in message ? message.id : null;
-      frame = encodeMessage(errorReply(id, new HubError('internal')), encoding);
-    }
-    ws.cork(() => ws.send(frame, encoding === 'msgpack'));
-  };
-
-  const reject = (ws: WebSocket<SocketData>, id: RequestId | null | undefined, err: HubError, encoding: Encoding, op: string): void => {
+  const reject = (ws: WebSocket<UserData>, id: RequestId | null | undefined, err: HubError, encoding: Encoding, op: string): void => {
     metrics.requests.inc({ op, outcome: err.code });
     send(ws, errorReply(id, err), encoding);
   };
 
-  app.ws<SocketData>('/ws', {
+  app.ws<UserData>('/ws', {
     maxPayloadLength: transportFrameLimit(deps.maxFrameBytes),
     maxBackpressure: MAX_BACKPRESSURE,
     // The typings say number; uWS reads it as a boolean.
@@ -173,21 +219,8 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
             sendError(res, state, tooMany(principal.kind === 'login' ? 'user' : 'token'));
             return;
           }
-          const id = ++connectionCounter;
-          const data: SocketData = {
-            principal,
-            log: log.child({ conn: id, user: principal.user.public_id, role: principal.role }),
-            connection: new Map(),
-            session: undefined,
-            inFlight: 0,
-            open: false,
-            transports: {},
-            limitKeys: [addressKey, userKey],
-            id,
-            lastEncoding: 'json',
-            push: () => false,
-          };
-          res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+          const data = new SocketState(++connectionCounter, principal, [addressKey, userKey], log);
+          res.cork(() => res.upgrade<UserData>({ state: data }, key, protocol, extensions, context));
         },
         (err: unknown) => {
           limits.release(addressKey);
@@ -198,27 +231,18 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
     },
 
     open: (ws) => {
-      const data = ws.getUserData();
+      const data = ws.getUserData().state;
+      data.ws = ws;
       data.open = true;
-      data.push = (op, payload) => {
-        if (!data.open || ws.getBufferedAmount() > SLOW_READER_BYTES) return false;
-        send(ws, { op, data: payload }, data.lastEncoding);
-        return true;
-      };
-      data.session = {
-        principal: data.principal,
-        close: (code, reason) => {
-          if (data.open) ws.end(code, reason);
-        },
-      };
-      sessions.add(data.session);
+      sessions.add(data);
       metrics.connections.inc({ role: data.principal.role });
-      data.log.debug('socket open');
+      // Guarded: the socket's child logger is made only when something is logged for it.
+      if (log.isLevelEnabled('debug')) data.log.debug('socket open');
       deps.onOpen?.(data);
     },
 
     message: (ws, message, isBinary) => {
-      const data = ws.getUserData();
+      const data = ws.getUserData().state;
       const encoding: Encoding = isBinary ? 'msgpack' : 'json';
       data.lastEncoding = encoding;
       deps.onFrame?.(data);
@@ -257,7 +281,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       inFlight.inc();
       const started = performance.now();
       // One push channel per socket and encoding, made on first use (not per request).
-      const transport = (data.transports[encoding] ??= {
+      const transport = ((data.transports ??= {})[encoding] ??= {
         encoding,
         send: (frame: string | Uint8Array): boolean => {
           if (!data.open) return false;
@@ -295,18 +319,19 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
     },
 
     drain: (ws) => {
-      deps.onDrain?.(ws.getUserData());
+      deps.onDrain?.(ws.getUserData().state);
     },
 
     close: (ws, code) => {
-      const data = ws.getUserData();
+      const data = ws.getUserData().state;
       data.open = false;
       for (const key of data.limitKeys.splice(0)) limits.release(key);
-      if (data.session !== undefined) sessions.remove(data.session);
+      sessions.remove(data);
       metrics.connections.dec({ role: data.principal.role });
       metrics.closedSockets.inc({ code: String(code) });
-      data.log.debug({ code }, 'socket closed');
+      if (log.isLevelEnabled('debug')) data.log.debug({ code }, 'socket closed');
       deps.onClose?.(data);
+      data.ws = undefined;
     },
   });
 }

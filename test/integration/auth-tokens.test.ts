@@ -192,6 +192,18 @@ describe('open sockets close with 1008', () => {
     const client = await h.connect(shortLived);
     expect((await client.closed).code).toBe(1008);
   });
+
+  it('when its token expires, every socket of the token, also after another of them closed first', async () => {
+    // The sockets of one token share one expiry timer: closing one must not disarm it for the rest.
+    const viewer = await h.userWithRole('viewer');
+    const shortLived = await forge({ sub: viewer.user.public_id, role: 'viewer' }, { exp: Math.floor(Date.now() / 1000) + 2 });
+    const first = await h.connect(shortLived);
+    const second = await h.connect(shortLived, 'msgpack');
+    const third = await h.connect(shortLived);
+    await first.close();
+    expect((await second.closed).code).toBe(1008);
+    expect((await third.closed).code).toBe(1008);
+  });
 });
 
 describe('auth.me', () => {
