@@ -21,6 +21,7 @@ import { createPool } from './db/pool.js';
 import { SingleHubError, acquireSingleHubGuard } from './cluster/single-hub-guard.js';
 import { relayRevocations } from './cluster/revocation-relay.js';
 import { PresenceLeases } from './cluster/presence-leases.js';
+import { ClusterCommandRouter } from './cluster/remote-commands.js';
 import { StorageMaintenance } from './db/storage-maintenance.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
@@ -35,7 +36,7 @@ import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
 import { FIRMWARE_CHANNEL } from './domain/firmware.js';
 import { DEFAULT_EXPORT_LIMITS, FileService } from './domain/files.js';
-import { LocalCommandRouter } from './devices/commands.js';
+import { LocalCommandRouter, type CommandRouter } from './devices/commands.js';
 import { DeviceLinks } from './devices/links.js';
 import { DEVICE_CHANNEL, DevicePresence } from './devices/presence.js';
 import { createRepositories } from './domain/resources.js';
@@ -135,7 +136,14 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     const leases = natsBus === undefined ? undefined : new PresenceLeases(natsBus, hubId, log.child({ module: 'presence' }));
     const presence = new DevicePresence(database.db, deviceLinks, log.child({ module: 'presence' }), leases);
     await presence.start();
-    const commands = new LocalCommandRouter(deviceLinks);
+    // Commands: this hub's device sockets first; with NATS, the hub that holds one (request/reply).
+    const localCommands = new LocalCommandRouter(deviceLinks);
+    const commands: CommandRouter =
+      natsBus === undefined ? localCommands : new ClusterCommandRouter(localCommands, deviceLinks, natsBus, log.child({ module: 'commands' }));
+    if (commands instanceof ClusterCommandRouter) {
+      presence.onFirstLink = (instance) => commands.linked(instance);
+      presence.onLastLink = (instance) => commands.unlinked(instance);
+    }
     // Rules, kept in memory like the catalog, run in the COPY writer's transactions.
     const rulesEngine = new RuleEngine(database.db, log.child({ module: 'rules' }));
     await rulesEngine.reload();
