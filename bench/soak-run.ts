@@ -270,7 +270,7 @@ async function sampleMemory(hub: BenchHub, heapAfterGc: () => Promise<number>, t
 }
 
 /** Reads the hub's stdout for soak-gc.mjs's lines; each call waits for the next one. */
-export function heapReader(hub: BenchHub): () => Promise<number> {
+function heapReader(hub: BenchHub): () => Promise<number> {
   let waiting: ((bytes: number) => void)[] = [];
   let partial = '';
   hub.child.stdout?.on('data', (chunk: Buffer) => {
