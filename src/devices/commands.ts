@@ -5,8 +5,8 @@
  * logged with its outcome.
  *
  * Routing goes through {@link CommandRouter}: {@link LocalCommandRouter} reaches the device
- * sockets of this hub; a router over NATS (several hubs) can reach the others without changing
- * the ops.
+ * sockets of this hub; {@link ../cluster/remote-commands.ts ClusterCommandRouter} (several hubs,
+ * NATS_URL) tries it first and otherwise asks the hub that holds a socket, without changing the ops.
  * @see PROTOCOL.md §13
  */
 import { randomUUID } from 'node:crypto';
