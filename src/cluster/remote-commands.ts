@@ -10,7 +10,9 @@
  * where the socket is) and replies with the outcome. The sender's hub waits `timeout_ms` plus
  * {@link REMOTE_SLACK_MS} for that reply, then answers `504` itself (the other hub vanished).
  * No hub subscribed (no responders): `409` at once, as for a device with no socket. NATS
- * unreachable: `409` too — no socket this hub can reach.
+ * unreachable: `409` too — no socket this hub can reach. A sender that closes before the
+ * answer: its hub announces it on the control subject `command-cancel`, and the device's hub
+ * stops waiting (the device's late answer is `404`, as on one hub).
  * @see PROTOCOL.md §13, §15
  */
 import { RequestError, TimeoutError, type Subscription } from '@nats-io/transport-node';
@@ -24,6 +26,8 @@ import type { ConnectionState } from '../protocol/ops.js';
 /** How much longer than `timeout_ms` the sender's hub waits for the device's hub. */
 export const REMOTE_SLACK_MS = 2_000;
 const QUEUE = 'hubs';
+/** Control subject of commands whose sender went away. */
+const CANCEL = 'command-cancel';
 
 /** A command as it goes to the device's hub. */
 interface WireCommand {
@@ -52,6 +56,8 @@ export class ClusterCommandRouter implements CommandRouter {
   ) {
     // First connection (and every reconnection): subscribe what is still wanted. The client
     // itself resubscribes after a reconnection; this covers links opened before NATS was up.
+    // A sender that closed at another hub: its command stops waiting here (a late answer is 404).
+    bus.control(CANCEL, (data) => this.local.cancel(this.decoder.decode(data)));
     bus.onState((state) => {
       if (state !== 'ok') return;
       for (const [instance, sub] of this.subs) if (sub === null) this.subscribe(instance);
@@ -153,8 +159,10 @@ export class ClusterCommandRouter implements CommandRouter {
 
   senderClosed(sender: ConnectionState): void {
     this.local.senderClosed(sender);
-    for (const p of [...this.remote.values()]) {
-      if (p.sender === sender) p.settle({ ok: false, error: new HubError('internal', 'The sender went away') });
+    for (const [id, p] of [...this.remote]) {
+      if (p.sender !== sender) continue;
+      p.settle({ ok: false, error: new HubError('internal', 'The sender went away') });
+      this.bus.publishControl(CANCEL, this.encoder.encode(id));
     }
   }
 }

@@ -99,6 +99,11 @@ export class LocalCommandRouter implements CommandRouter {
     }
   }
 
+  /** The command's sender (at another hub) went away: it stops waiting here too. */
+  cancel(id: string): void {
+    this.finish(id, { ok: false, error: new HubError('internal', 'The sender went away') });
+  }
+
   /** The chosen socket closed: its commands fail now, not after their whole timeout. */
   private linkClosed(link: DeviceLink): void {
     for (const p of [...this.pending.values()]) {

@@ -2,7 +2,7 @@
  * Commands across hubs (PROTOCOL.md §13, §15): `commands.send` at hub A for a device whose
  * socket is on hub B reaches it over NATS request/reply, with every outcome of §13: the answer,
  * `502 device_error`, `504 timeout` (a late answer is 404), `409` at once when the device
- * disconnects before answering or has no socket on any hub.
+ * disconnects before answering or has no socket on any hub; a sender gone before the answer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubClient } from '../../src/client/hub-client.js';
@@ -122,6 +122,17 @@ describe('commands across hubs', () => {
     const started = Date.now();
     await expect(admin.request('commands.send', { plugin_instance_public_id: d.instance, name: 'x', timeout_ms: 20_000 })).rejects.toMatchObject({ status: 409 });
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('the sender at A disconnects before the answer: B stops waiting, the answer is 404', async () => {
+    const { d, dev } = await deviceAtB();
+    const seen = answering(dev, () => null);
+    const sender = await a.connect(a.adminToken);
+    void sender.request('commands.send', { plugin_instance_public_id: d.instance, name: 'x', timeout_ms: 20_000 }).catch(() => undefined);
+    await expect.poll(() => seen.length).toBe(1);
+    await sender.close();
+    await expect.poll(() => dev.request('commands.reply', { command_id: seen[0]?.command_id, ok: true }).then(() => 'found', (e: Rec) => e.status)).toBe(404);
+    await dev.close();
   });
 
   it('no socket on any hub: 409 at once', async () => {
