@@ -22,6 +22,8 @@ export interface Config {
   readonly adminPassword: string | null;
   readonly demo: boolean;
   readonly natsUrl: string | null;
+  /** Hub processes run on this machine and port (HUB_WORKERS); more than 1 needs `natsUrl`. */
+  readonly workers: number;
   readonly maxBatchPoints: number;
   readonly queueCapacity: number;
   /** The part of the queue one sender (API token; user for login tokens) may hold, 0 < x ≤ 1. @see PROTOCOL.md §6 */
@@ -130,6 +132,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     adminPassword: read.optional('HUB_ADMIN_PASSWORD', (v) => (v.length < 8 ? 'must be at least 8 characters' : null)),
     demo: read.boolean('HUB_DEMO', options.demoByDefault ?? false),
     natsUrl: read.optional('NATS_URL', (v) => (/^(nats|tls|wss?):\/\/./.test(v) ? null : 'must be a nats:// URL')),
+    workers: read.integer('HUB_WORKERS', 1, 1, 256),
     maxBatchPoints: read.integer('HUB_MAX_BATCH_POINTS', 10_000, 1, 1_000_000),
     queueCapacity: read.integer('HUB_QUEUE_CAPACITY', 200_000, 1, 100_000_000),
     deviceQueueShare: read.fraction('HUB_DEVICE_QUEUE_SHARE', 0.25),
@@ -156,6 +159,11 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
   if (config.queueCapacity < config.maxBatchPoints) {
     problems.push(
       `HUB_QUEUE_CAPACITY (${config.queueCapacity}) must be at least HUB_MAX_BATCH_POINTS (${config.maxBatchPoints}), or a full-size batch could never be queued`,
+    );
+  }
+  if (config.workers > 1 && config.natsUrl === null) {
+    problems.push(
+      `HUB_WORKERS=${config.workers} needs NATS_URL: the workers are several hubs on one database, which share live data, revocations, presence and commands through NATS (PROTOCOL.md §15)`,
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);

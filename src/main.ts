@@ -22,6 +22,7 @@ import { SingleHubError, acquireSingleHubGuard } from './cluster/single-hub-guar
 import { relayRevocations } from './cluster/revocation-relay.js';
 import { PresenceLeases } from './cluster/presence-leases.js';
 import { ClusterCommandRouter } from './cluster/remote-commands.js';
+import { isWorkerProcess, onPrimaryStop, reportReady, runWorkers } from './cluster/workers.js';
 import { StorageMaintenance } from './db/storage-maintenance.js';
 import { Catalog } from './ingest/catalog.js';
 import { CopyWriter, DEFAULT_WRITER_OPTIONS } from './ingest/copy-writer.js';
@@ -384,6 +385,9 @@ async function run(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config.logLevel);
+  // HUB_WORKERS=N: this process only runs N hub processes on the same port (src/cluster/workers.ts).
+  if (config.workers > 1) await runWorkers(config, log, process.argv[1] ?? '', process.argv.slice(2));
+  const worker = isWorkerProcess();
 
   // A signal during start-up waits for start-up to finish (or fail), then stops what started.
   let hub: Hub | undefined;
@@ -410,8 +414,10 @@ async function run(): Promise<void> {
   process.on('unhandledRejection', (reason) => {
     log.error({ err: reason }, 'unhandled rejection (a bug): logged, the hub goes on');
   });
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // A worker's Ctrl-C reaches its primary too, which tells it to stop: one stop, not two.
+  process.on('SIGINT', () => void (worker ? undefined : stop('SIGINT')));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (worker) onPrimaryStop((why) => void (stopRequested ? undefined : stop(why)));
 
   try {
     hub = await startHub(config, log);
@@ -428,6 +434,7 @@ async function run(): Promise<void> {
     await hub.stop();
     process.exit(0);
   }
+  if (worker) reportReady(hub.port);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
