@@ -14,6 +14,7 @@ import type { FileService } from '../domain/files.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerFileRoutes } from './file-routes.js';
 import { registerSsoRoutes } from './sso-routes.js';
+import { loadWebFiles, PAGE_HEADERS, registerWebRoutes, webDir } from './web-routes.js';
 import { sendError, sendJson, trackAborted } from './http.js';
 import { CLOSE } from '../close-codes.js';
 import { InFlight, registerSocket, type SocketDeps } from './socket.js';
@@ -62,17 +63,8 @@ export interface Health {
 
 const started = Date.now();
 
-/**
- * Headers of the web page and its files: scripts and styles only from the hub itself (no
- * inline code an injected string could become), never framed, no MIME sniffing.
- */
-export const PAGE_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-};
+/** The page headers live with the web routes; re-exported for the tests and older imports. */
+export { PAGE_HEADERS };
 
 /** Builds the uWS app, registers the routes and listens; resolves once bound. */
 export async function startServer(deps: ServerDeps): Promise<HubServer> {
@@ -112,6 +104,11 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
   registerFileRoutes(app, { authenticator: deps.authenticator, files: deps.files, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
   registerSocket(app, deps, inFlight);
 
+  // The built web app (dist/web); without a build, the single-file page of src/web/ instead.
+  const sso = deps.sso === undefined ? undefined : { providerName: deps.sso.providerName };
+  const web = webDir();
+  if (web !== undefined) registerWebRoutes(app, loadWebFiles(web, sso));
+  else deps.log.warn('dist/web not built (npm run build:web): serving the minimal built-in page');
   const page = (path: string, contentType: string, body: string): void => {
     app.get(path, (res) => {
       res.writeStatus('200 OK').writeHeader('content-type', contentType).writeHeader('cache-control', 'no-cache');
@@ -119,9 +116,11 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
       res.end(body);
     });
   };
-  page('/', 'text/html; charset=utf-8', dashboardHtml(deps.sso === undefined ? undefined : { providerName: deps.sso.providerName }));
-  page('/app.js', 'text/javascript; charset=utf-8', DASHBOARD_JS);
-  page('/app.css', 'text/css; charset=utf-8', DASHBOARD_CSS);
+  if (web === undefined) {
+    page('/', 'text/html; charset=utf-8', dashboardHtml(sso));
+    page('/app.js', 'text/javascript; charset=utf-8', DASHBOARD_JS);
+    page('/app.css', 'text/css; charset=utf-8', DASHBOARD_CSS);
+  }
 
   app.any('/*', (res, req) => {
     const state = trackAborted(res);

@@ -1,0 +1,1 @@
+export function Dashboards(_: { id: string | undefined }) { return <p>Dashboards</p>; }

@@ -1,0 +1,1 @@
+export function ManagementPage(props: { kind: string }) { return <p>{props.kind}</p>; }
