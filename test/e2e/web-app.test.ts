@@ -58,3 +58,67 @@ describe.runIf(BUILT)('the built web app over HTTP', () => {
     expect(hashed.headers.get('content-type')).toContain('text/javascript');
   });
 });
+
+describe.runIf(BUILT && existsSync(CHROMIUM))('dashboards in the web app', () => {
+  it('logs in, sees an ingested reading, creates a dashboard with widgets and finds them where they were left after a reload', async () => {
+    const admin = await h.connect(h.adminToken);
+    const event = await admin.request<{ public_id: string }>('events.create', { name: 'oven', unit: 'C' });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(msg.text());
+    });
+    await page.goto(h.baseUrl);
+    await page.fill('input[name=username]', 'admin');
+    await page.fill('input[name=password]', ADMIN_PASSWORD);
+    await page.click('button');
+    await page.getByText('oven (C)').waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.textContent('#status')).toBe('connected');
+    await new Promise((r) => setTimeout(r, 300));
+    await admin.request('ingest', { points: [{ event: event.public_id, value: 17.25 }] });
+    await page.getByText('17.25').waitFor({ timeout: 10_000 });
+
+    await page.click('a[href="#/dashboards"]');
+    await page.fill('#new-dashboard input[name=name]', 'Kitchen');
+    await page.click('#new-dashboard button');
+    await page.click('text=Kitchen');
+    await expect.poll(() => page.textContent('#dashboard-name')).toBe('Kitchen');
+    await page.click('text=Add widget');
+    await page.selectOption('#new-widget select[name=widget_type]', 'stat_card');
+    await page.fill('#new-widget input[name=title]', 'Oven now');
+    await page.fill('#new-widget input[name=x]', '4');
+    await page.fill('#new-widget input[name=y]', '1');
+    await page.fill('#new-widget input[name=w]', '3');
+    await page.fill('#new-widget input[name=h]', '2');
+    await page.click('#new-widget button');
+    await page.getByText('Oven now').waitFor({ timeout: 10_000 });
+    await page.click('text=Add widget');
+    await page.selectOption('#new-widget select[name=widget_type]', 'line_chart');
+    await page.fill('#new-widget input[name=title]', 'Oven chart');
+    await page.fill('#new-widget input[name=y]', '3');
+    await page.fill('#new-widget input[name=w]', '6');
+    await page.click('#new-widget button');
+    await page.getByText('Oven chart').waitFor({ timeout: 10_000 });
+    await page.locator('.grid-stack-item canvas').first().waitFor({ timeout: 10_000 });
+
+    await page.reload();
+    await page.getByText('Oven now').waitFor({ timeout: 10_000 });
+    const stat = page.locator('.grid-stack-item', { hasText: 'Oven now' });
+    const layout = await stat.evaluate((el) => ['gs-x', 'gs-y', 'gs-w', 'gs-h'].map((a) => el.getAttribute(a)));
+    expect(layout).toEqual(['4', '1', '3', '2']);
+    // Drawn on the 12 columns: 3 of 12 columns wide, starting a third of the way across.
+    const grid = await page.locator('.grid-stack').boundingBox();
+    const box = await stat.boundingBox();
+    expect(box && grid && Math.round(((box.x - grid.x) / grid.width) * 12)).toBe(4);
+    expect(box && grid && Math.round((box.width / grid.width) * 12)).toBe(3);
+    await page.getByText('17.25').waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: '.vitest-data/web-dashboard.png' });
+
+    const stored = await admin.request<{ items: { title: string; x: number; y: number; w: number; h: number }[] }>('dashboard_widgets.list', { page_size: 10 });
+    expect(stored.items.find((w) => w.title === 'Oven now')).toMatchObject({ x: 4, y: 1, w: 3, h: 2 });
+    expect(errors).toEqual([]);
+    await page.close();
+    await admin.close();
+  });
+});
