@@ -20,16 +20,24 @@
  * Flags (or BENCH_<NAME>): --subscribers 1000 --events 100 --rate 20000 --seconds 10
  * --workers 4 --ramp-start 10000 --ramp-factor 1.5 --ramp-seconds 3 --ramp-steps 8
  * --idle 10000 --json. No broker on 1883: the Mosquitto side is skipped with a note.
+ *
+ * `--hubs 2` (PROTOCOL.md §15) measures several hubs instead: in the same run, the fixed rate
+ * through 1 hub (every subscriber and the device on it), then through N hubs on one database
+ * and a private nats-server (subscribers spread over the hubs by worker, one device per hub, the
+ * ticks shared among them); delivered points/s, p99, and the CPU seconds of each hub process,
+ * of nats-server and of PostgreSQL per million delivered points. No ramp, no Mosquitto.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { bucketMs, clockMs, HISTOGRAM_BUCKETS, type WorkerCommand, type WorkerReply } from './fanout-worker.js';
-import { adminToken, connect, flags, machine, startBenchHub, table, type BenchHub } from './lib.js';
+import { adminToken, BENCH_ADMIN_PASSWORD, connect, flags, machine, ROOT, startBenchHub, table, type BenchHub } from './lib.js';
 
 const opts = flags({
   subscribers: '1000',
@@ -43,6 +51,8 @@ const opts = flags({
   'ramp-steps': '8',
   idle: '10000',
   broker: 'mqtt://127.0.0.1:1883',
+  hubs: '1',
+  'nats-server': 'nats-server',
 });
 const subscribers = Number(opts.subscribers);
 const eventCount = Number(opts.events);
@@ -82,9 +92,18 @@ interface System {
   close(): Promise<void>;
 }
 
-const hub = await startBenchHub({ HUB_QUEUE_CAPACITY: '1000000', HUB_INGEST_IN_FLIGHT_PER_TOKEN: '100000' });
+const hubCount = Math.max(1, Number(opts.hubs));
+const HUB_ENV = { HUB_QUEUE_CAPACITY: '1000000', HUB_INGEST_IN_FLIGHT_PER_TOKEN: '100000' };
+/** With --hubs, every hub must accept the others' tokens. */
+const SHARED_JWT_SECRET = 'bench-fanout-hubs-secret-0123456789abcdef';
 let workers: Worker[] = [];
-const db = new pg.Client({ connectionString: hub.databaseUrl });
+let db: pg.Client;
+if (hubCount >= 2) {
+  await severalHubs(hubCount);
+  process.exit(0);
+}
+const hub = await startBenchHub(HUB_ENV);
+db = new pg.Client({ connectionString: hub.databaseUrl });
 try {
   await db.connect();
   const token = await adminToken(hub);
@@ -235,10 +254,10 @@ async function startWorkers(n: number): Promise<Worker[]> {
 }
 
 /** Hands each worker its share of the subscribers (subscriber i watches event i mod E). */
-async function openSubscribers(command: (topics: string[]) => WorkerCommand, topicOf: (i: number) => string): Promise<void> {
+async function openSubscribers(command: (topics: string[], worker: number) => WorkerCommand, topicOf: (i: number) => string): Promise<void> {
   const shares: string[][] = workers.map(() => []);
   for (let i = 0; i < subscribers; i++) shares[i % workers.length]?.push(topicOf(i));
-  workers.forEach((w, k) => w.send(command(shares[k] as string[])));
+  workers.forEach((w, k) => w.send(command(shares[k] as string[], k)));
   for (const w of workers) {
     const reply = await w.next();
     if (reply.kind === 'error') throw new Error(reply.message);
@@ -414,4 +433,170 @@ async function idleMemory(target: BenchHub, token: string): Promise<{ sockets: n
   const after = rss();
   for (const ws of sockets) ws.terminate();
   return { sockets: sockets.length, bytesPerSocket: (after - before) / sockets.length };
+}
+
+/** `--hubs N`: the fixed rate through 1 hub, then through N hubs on one database and one nats-server. */
+async function severalHubs(n: number): Promise<void> {
+  const natsDir = await mkdtemp(path.join(tmpdir(), 'bench-nats-'));
+  const natsPort = await freePort();
+  const nats = spawn(opts['nats-server'], ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', natsDir], { stdio: 'ignore' });
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  const hubs: { port: number; wsUrl: string; pid: number | undefined; stop(): Promise<void> }[] = [];
+  let first: BenchHub | undefined;
+  try {
+    await waitPort(natsPort);
+    first = await startBenchHub({ ...HUB_ENV, NATS_URL: natsUrl, HUB_JWT_SECRET: SHARED_JWT_SECRET });
+    hubs.push({ port: first.port, wsUrl: first.wsUrl, pid: first.child.pid, stop: () => first!.stop() });
+    for (let i = 1; i < n; i++) hubs.push(await startPeer(first.databaseUrl, natsUrl));
+    db = new pg.Client({ connectionString: first.databaseUrl });
+    await db.connect();
+    const token = await adminToken(first);
+    const setup = await connect(first, token);
+    const events: string[] = [];
+    for (let i = 0; i < eventCount; i++) events.push((await setup.request<{ public_id: string }>('events.create', { name: `fanout-hubs-${i}` })).public_id);
+    const subscribersOf = new Map<string, number>();
+    for (let i = 0; i < subscribers; i++) subscribersOf.set(events[i % events.length] as string, (subscribersOf.get(events[i % events.length] as string) ?? 0) + 1);
+
+    const rows: Record<string, string | number>[] = [];
+    const results: Record<string, unknown>[] = [];
+    for (const used of [1, n]) {
+      workers = await startWorkers(workerCount);
+      const on = hubs.slice(0, used);
+      await openSubscribers((topics, k) => ({ cmd: 'open', kind: 'hub', url: (on[k % used] as (typeof hubs)[number]).wsUrl, token, topics }), (i) => events[i % events.length] as string);
+      const devices = await Promise.all(on.map((h) => connect({ ...first!, port: h.port, wsUrl: h.wsUrl, baseUrl: `http://127.0.0.1:${h.port}` }, token)));
+      let tick = 0;
+      const system: System = {
+        pid: on[0]?.pid,
+        publish: (byEvent) => {
+          const points: { event: string; value: number; ts: number }[] = [];
+          for (const [event, list] of byEvent) for (const [ts, value] of list) points.push({ event, value, ts });
+          devices[tick++ % devices.length]?.fire('ingest', { points });
+        },
+        close: async () => {
+          for (const d of devices) await d.close();
+        },
+      };
+      const others = [...hubs.slice(1).map((h) => h.pid ?? 0), nats.pid ?? 0];
+      const before = others.map(cpuOf);
+      const step = await measure(system, rate, seconds, subscribersOf);
+      const extra = others.map((pid, i) => cpuOf(pid) - (before[i] as number));
+      await system.close();
+      for (const w of workers) w.send({ cmd: 'close' });
+      await Promise.all(workers.map((w) => w.exited));
+      workers = [];
+      const perM = (cpu: number) => (step.delivered > 0 ? Number(((cpu * 1e6) / step.delivered).toFixed(2)) : Number.NaN);
+      const hubCpu = [step.cpu, ...extra.slice(0, -1)];
+      const natsCpu = extra[extra.length - 1] as number;
+      rows.push({
+        hubs: used,
+        'delivered/s': Math.round(step.deliveredPerS),
+        lost: step.lost,
+        'p99 ms': step.p99,
+        'hub CPU s per M (each)': hubCpu.map(perM).join(' / '),
+        'nats-server CPU s per M': perM(natsCpu),
+        'PostgreSQL CPU s per M': perM(step.cpuPostgres),
+      });
+      results.push({
+        hubs: used,
+        points_per_s: Math.round(step.deliveredPerS),
+        lost: step.lost,
+        p50_ms: step.p50,
+        p99_ms: step.p99,
+        hub_cpu_s: hubCpu.map((c) => Number(c.toFixed(2))),
+        hub_cpu_s_per_million: hubCpu.map(perM),
+        nats_cpu_s: Number(natsCpu.toFixed(2)),
+        nats_cpu_s_per_million: perM(natsCpu),
+        postgres_cpu_s_per_million: perM(step.cpuPostgres),
+      });
+    }
+    await setup.close();
+    if (opts.json) console.log(JSON.stringify({ bench: 'fanout-hubs', machine: machine(), load_average_at_start: load, subscribers, events: eventCount, workers: workerCount, rate_points_per_s: rate, seconds, runs: results }));
+    else {
+      console.log(`bench:fanout --hubs ${n} — ${machine()}; load average at start ${load.join(' ')}`);
+      console.log(
+        `${subscribers} subscribers over ${eventCount} events in ${workerCount} worker processes (spread over the hubs); ${rate} points/s offered (${(rate * subscribers) / eventCount} deliveries/s) by one device per hub, ${seconds} s; ${n} hubs on one PostgreSQL and a private nats-server`,
+      );
+      console.log(table(rows));
+      console.log('hub CPU: the first hub, then the others; in the 1-hub run the others hold no socket (their idle CPU is listed too). The machine may be shared: see the load average.');
+    }
+  } finally {
+    for (const w of workers) w.child.kill();
+    await db?.end().catch(() => undefined);
+    for (const h of hubs.slice(1).reverse()) await h.stop();
+    await first?.stop();
+    nats.kill('SIGKILL');
+    await rm(natsDir, { recursive: true, force: true });
+  }
+}
+
+/** Another hub process on `databaseUrl` and `natsUrl`, as startBenchHub starts the first. */
+async function startPeer(databaseUrl: string, natsUrl: string): Promise<{ port: number; wsUrl: string; pid: number | undefined; stop(): Promise<void> }> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'hub-bench-peer-'));
+  const entry = process.env.BENCH_ENTRY === 'src' ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')] : [path.join(ROOT, 'dist/main.js')];
+  const child = spawn(process.execPath, entry, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...HUB_ENV,
+      DATABASE_URL: databaseUrl,
+      NATS_URL: natsUrl,
+      HUB_JWT_SECRET: SHARED_JWT_SECRET,
+      HUB_PORT: '0',
+      HUB_DATA_DIR: dataDir,
+      HUB_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
+      HUB_LOG_LEVEL: 'info',
+      HUB_DEMO: '0',
+      HUB_MAX_SOCKETS_PER_USER: '1000000',
+      HUB_MAX_SOCKETS_PER_ADDRESS: '1000000',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (out.length > 100_000) return;
+      out += chunk.toString();
+      const match = out.match(/"port":(\d+),"msg":"listening"/);
+      if (match !== null) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`peer hub exited with ${code}:\n${out}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    port,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    pid: child.pid,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nats-server did not listen on ${port}`);
 }
