@@ -11,7 +11,7 @@ COPY packages/cli/package.json ./packages/cli/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# The web app (web/ → dist/web) is built by `npm run build` too.
+# The web app (web/ → dist/webapp) is built by `npm run build` too.
 COPY web ./web
 COPY packages ./packages
 RUN npm run build && npm prune --omit=dev

@@ -59,6 +59,8 @@ export async function startBenchHub(env: Record<string, string> = {}, nodeArgs: 
       // The load generator is one address and one user opening thousands of sockets.
       HUB_MAX_SOCKETS_PER_USER: '1000000',
       HUB_MAX_SOCKETS_PER_ADDRESS: '1000000',
+      // …and has many requests in flight over them (bench:crud: 50 sockets × 8).
+      HUB_MAX_REQUESTS_PER_CALLER: '1000000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

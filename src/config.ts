@@ -41,6 +41,8 @@ export interface Config {
   readonly maxSocketsPerUser: number;
   /** Open sockets per client address, counted before the token is checked. */
   readonly maxSocketsPerAddress: number;
+  /** Requests one caller (user or API token) may have in flight over all its sockets; 429 beyond. */
+  readonly maxRequestsPerCaller: number;
   /** A `since` replay whose socket takes nothing for this long ends, closing the socket with 1013. */
   readonly replayStallMs: number;
   /** Width of a `datapoints` partition, in days. @see PROTOCOL.md §16 */
@@ -144,6 +146,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     subscriberBufferBytes: read.integer('HUB_SUBSCRIBER_BUFFER_BYTES', 1_048_576, 1024, 1024 * 1_048_576),
     maxSocketsPerUser: read.integer('HUB_MAX_SOCKETS_PER_USER', 64, 1, 10_000_000),
     maxSocketsPerAddress: read.integer('HUB_MAX_SOCKETS_PER_ADDRESS', 1024, 1, 10_000_000),
+    maxRequestsPerCaller: read.integer('HUB_MAX_REQUESTS_PER_CALLER', 8, 1, 1_000_000),
     replayStallMs: read.integer('HUB_REPLAY_STALL_MS', 30_000, 100, 3_600_000),
     partitionDays: read.integer('HUB_PARTITION_DAYS', 1, 1, 366),
     retentionDays: wholeDays(read.optional('HUB_RETENTION_DAYS', (v) => (wholeDays(v) === null ? 'must be an integer from 1 to 36500' : null))),

@@ -275,6 +275,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       maxFrameBytes: config.maxFrameBytes,
       maxSocketsPerUser: config.maxSocketsPerUser,
       maxSocketsPerAddress: config.maxSocketsPerAddress,
+      maxRequestsPerCaller: config.maxRequestsPerCaller,
       files: new FileService(database, repos, fileStore, { pool: exportPool, limits: exportLimits }),
       maxUploadBytes: config.maxUploadBytes,
       sso:

@@ -1,4 +1,4 @@
-// `npm start`: builds the web app when dist/web is missing or older than its sources (web/,
+// `npm start`: builds the web app when dist/webapp is missing or older than its sources (web/,
 // the SDK's sources it bundles, the lock file). The hub itself never builds at request time.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const built = join(root, 'dist/web/index.html');
+const built = join(root, 'dist/webapp/index.html');
 
 function newest(path) {
   const st = statSync(path);
@@ -17,7 +17,7 @@ function newest(path) {
 const sources = ['web', 'packages/client/src', 'package-lock.json'].map((p) => join(root, p)).filter((p) => existsSync(p));
 const stale = !existsSync(built) || sources.some((p) => newest(p) > statSync(built).mtimeMs);
 if (stale) {
-  console.log('building the web app (dist/web)…');
+  console.log('building the web app (dist/webapp)…');
   const run = spawnSync('npm', ['run', '-s', 'build:web'], { cwd: root, stdio: 'inherit' });
   if (run.status !== 0) process.exit(run.status ?? 1);
 }

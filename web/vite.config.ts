@@ -1,5 +1,5 @@
 /**
- * The web app's build: web/ → dist/web, once, at build time (the hub never builds at request
+ * The web app's build: web/ → dist/webapp, once, at build time (the hub never builds at request
  * time). The entry keeps stable names (`/app.js`, `/app.css`, revalidated by ETag); everything
  * loaded later is a content-hashed chunk under `/assets/` (cached for a year). Every text file
  * is precompressed here (brotli and gzip) so that the hub only picks a variant.
@@ -11,7 +11,7 @@ import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
-const outDir = fileURLToPath(new URL('../dist/web', import.meta.url));
+const outDir = fileURLToPath(new URL('../dist/webapp', import.meta.url));
 const COMPRESSIBLE = /\.(?:js|css|html|svg|json|map)$/;
 
 /** Writes `x.br` and `x.gz` beside every text file worth compressing. */

@@ -104,11 +104,11 @@ export async function startServer(deps: ServerDeps): Promise<HubServer> {
   registerFileRoutes(app, { authenticator: deps.authenticator, files: deps.files, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
   registerSocket(app, deps, inFlight);
 
-  // The built web app (dist/web); without a build, the single-file page of src/web/ instead.
+  // The built web app (dist/webapp); without a build, the single-file page of src/web/ instead.
   const sso = deps.sso === undefined ? undefined : { providerName: deps.sso.providerName };
   const web = webDir();
   if (web !== undefined) registerWebRoutes(app, loadWebFiles(web, sso));
-  else deps.log.warn('dist/web not built (npm run build:web): serving the minimal built-in page');
+  else deps.log.warn('dist/webapp not built (npm run build:web): serving the minimal built-in page');
   const page = (path: string, contentType: string, body: string): void => {
     app.get(path, (res) => {
       res.writeStatus('200 OK').writeHeader('content-type', contentType).writeHeader('cache-control', 'no-cache');

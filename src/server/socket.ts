@@ -138,6 +138,8 @@ export interface SocketDeps {
   readonly maxFrameBytes: number;
   readonly maxSocketsPerUser: number;
   readonly maxSocketsPerAddress: number;
+  /** Requests one caller may have in flight over all its sockets (default MAX_IN_FLIGHT_PER_CALLER). */
+  readonly maxRequestsPerCaller?: number;
   /** Called when a socket opens, drains and closes (plugin instance status, subscriptions). */
   readonly onOpen?: (data: SocketData) => void;
   readonly onDrain?: (data: SocketData) => void;
@@ -176,7 +178,8 @@ let connectionCounter = 0;
 export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: InFlight): void {
   const { log, metrics, sessions, ops } = deps;
   const limits = new ConnectionLimits((key) => (key.startsWith('addr|') ? deps.maxSocketsPerAddress : deps.maxSocketsPerUser));
-  const callerRequests = new ConnectionLimits(() => MAX_IN_FLIGHT_PER_CALLER);
+  const perCaller = deps.maxRequestsPerCaller ?? MAX_IN_FLIGHT_PER_CALLER;
+  const callerRequests = new ConnectionLimits(() => perCaller);
   const tooMany = (what: string): HubError =>
     new HubError('rate_limited', `Too many open sockets for this ${what}; close some first`, { retryAfterMs: 5000 });
 
@@ -272,7 +275,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       }
       const callerKey = UNCOUNTED_OPS.has(request.op) ? undefined : (data.limitKeys[1] ?? `conn|${data.id}`);
       if (callerKey !== undefined && !callerRequests.tryAcquire(callerKey)) {
-        const err = new HubError('rate_limited', `Too many requests in flight for this caller (at most ${MAX_IN_FLIGHT_PER_CALLER} over all its sockets); retry`, {
+        const err = new HubError('rate_limited', `Too many requests in flight for this caller (at most ${perCaller} over all its sockets); retry`, {
           retryAfterMs: 50,
         });
         return reject(ws, request.id, err, encoding, opLabel);

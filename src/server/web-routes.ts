@@ -1,5 +1,5 @@
 /**
- * The web app's files (built by `npm run build:web` into dist/web; the hub never builds at
+ * The web app's files (built by `npm run build:web` into dist/webapp; the hub never builds at
  * request time). All of them are read once at start into memory with their precompressed
  * variants (`.br`, `.gz`, written by the build), so a request is a lookup and one write:
  * - `ETag` on every file, `304` on `If-None-Match`;
@@ -50,9 +50,9 @@ interface WebFile {
   readonly gz: Buffer | undefined;
 }
 
-/** Where the build puts the app: `<repo>/dist/web`, seen from src/server/ (tsx) or dist/server/ (node). */
+/** Where the build puts the app: `<repo>/dist/webapp`, seen from src/server/ (tsx) or dist/server/ (node). */
 export function webDir(): string | undefined {
-  for (const candidate of ['../../dist/web/', '../web/']) {
+  for (const candidate of ['../../dist/webapp/', '../webapp/']) {
     const dir = fileURLToPath(new URL(candidate, import.meta.url));
     if (existsSync(join(dir, 'index.html'))) return dir;
   }

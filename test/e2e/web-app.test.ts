@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, startTestHub, type TestHub } from '../support/hub.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const BUILT = existsSync(new URL('../../dist/web/index.html', import.meta.url));
+const BUILT = existsSync(new URL('../../dist/webapp/index.html', import.meta.url));
 let h: TestHub;
 let browser: Browser;
 

@@ -1,6 +1,6 @@
 /**
  * The web app: logs in, keeps one SDK connection, and routes between the overview, the
- * dashboards and the operator pages. Served by the hub from dist/web under a strict CSP.
+ * dashboards and the operator pages. Served by the hub from dist/webapp under a strict CSP.
  */
 import './styles.css';
 import { render } from 'preact';
