@@ -18,7 +18,9 @@
  * machine the figures move with it.
  */
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import WebSocket from 'ws';
@@ -59,11 +61,17 @@ interface Context {
 }
 const load = loadavg().map((l) => Number(l.toFixed(2)));
 
-const hub = await startBenchHub({
-  HUB_QUEUE_CAPACITY: String(Math.max(200_000, devices * window * pointsPerMessage * 2)),
-  HUB_MAX_BATCH_POINTS: String(Math.max(10_000, pointsPerMessage)),
-  HUB_INGEST_IN_FLIGHT_PER_TOKEN: '1000',
-});
+// BENCH_PROFILE=1: a CPU profile of the hub, in the directory printed at the end.
+const profileDir = process.env.BENCH_PROFILE === '1' ? await mkdtemp(path.join(tmpdir(), 'hub-prof-')) : undefined;
+const hub = await startBenchHub(
+  {
+    HUB_QUEUE_CAPACITY: String(Math.max(200_000, devices * window * pointsPerMessage * 2)),
+    HUB_MAX_BATCH_POINTS: String(Math.max(10_000, pointsPerMessage)),
+    HUB_INGEST_IN_FLIGHT_PER_TOKEN: '1000',
+  },
+  profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+);
+if (profileDir !== undefined) process.on('exit', () => console.error(`hub CPU profile in ${profileDir}`));
 const db = new pg.Client({ connectionString: hub.databaseUrl });
 try {
   await db.connect();
