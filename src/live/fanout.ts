@@ -53,6 +53,12 @@ export class Subscriber {
    * replay already, however late it arrives (a batch from another hub comes over NATS).
    */
   readonly floor = new Map<string, number>();
+  /**
+   * Epochs of the held batches a finished replay has just sent, per event: the same batches may
+   * still wait in the fan-out's pending flush (published during the replay, flushed after it
+   * ended), and must not go out a second time.
+   */
+  readonly handedOver = new Map<string, Set<number>>();
 
   /** Replaced by each `subscribe`: pushes use the encoding of the latest subscribe request. */
   constructor(public transport: SubscriberTransport) {}
@@ -146,8 +152,12 @@ export class Fanout {
         // Held at publish time (or committed before its replay's snapshot: the replay has them).
         if (sub.replaying?.has(event) === true) continue;
         const floor = sub.floor.get(event);
-        // Rare: a late batch its replay held already; this subscriber gets only the others.
-        const points = floor !== undefined && chunks.some((c) => c.epoch <= floor) ? chunks.filter((c) => c.epoch > floor).flatMap((c) => c.points) : all;
+        const handed = sub.handedOver.get(event);
+        if (handed !== undefined) sub.handedOver.delete(event);
+        // Rare: a late batch its replay held already, or one its replay's end just sent; this
+        // subscriber gets only the others.
+        const skip = (c: { epoch: number }): boolean => (floor !== undefined && c.epoch <= floor) || (handed !== undefined && handed.has(c.epoch));
+        const points = chunks.some(skip) ? chunks.filter((c) => !skip(c)).flatMap((c) => c.points) : all;
         if (points.length === 0) continue;
         if (sub.transport.bufferedAmount() > this.bufferBytes || this.rateLimited(sub, event, now)) {
           sub.conflated.set(event, points[points.length - 1] as Point);
@@ -215,7 +225,9 @@ export class Fanout {
     if (held === undefined || held === null || sub.closed) return;
     for (const [event, { points, overflow }] of held) {
       sub.floor.set(event, snapshotEpoch);
-      const fresh: Point[] = points.filter(([, , epoch]) => epoch > snapshotEpoch).map(([ts, value]) => [ts, value]);
+      const kept = points.filter(([, , epoch]) => epoch > snapshotEpoch);
+      sub.handedOver.set(event, new Set(kept.map(([, , epoch]) => epoch)));
+      const fresh: Point[] = kept.map(([ts, value]) => [ts, value]);
       if (fresh.length > 0) {
         sub.transport.send(encodeMessage({ op: 'readings', data: { event, points: fresh } }, sub.transport.encoding));
         this.stats.pushes++;

@@ -74,6 +74,25 @@ describe('Fanout', () => {
     expect(socket.messages().at(-1)).toEqual({ event: 'e', points: [[70, 3]] });
   });
 
+  it('regression: a batch published during a replay that ends before the next flush goes out once', async () => {
+    // The SDK's restart test saw 5 points twice: held by the replay and sent by its end, then
+    // sent again by the flush of the same turn.
+    const fanout = new Fanout(1024);
+    const socket = new FakeSocket();
+    const sub = new Subscriber(socket);
+    sub.replaying = new Map([['e', { points: [], overflow: null }]]);
+    fanout.add(sub, ['e']);
+    fanout.publish(batch(6, [['e', [[60, 2]]]])); // held, and pending for this turn's flush
+    fanout.endReplay(sub, 5); // the replay ends before that flush
+    await tick();
+    fanout.publish(batch(7, [['e', [[70, 3]]]]));
+    await tick();
+    expect(socket.messages().flatMap((m) => m.points)).toEqual([
+      [60, 2],
+      [70, 3],
+    ]);
+  });
+
   it('forgets a closed subscriber', async () => {
     const fanout = new Fanout(1024);
     const socket = new FakeSocket();
