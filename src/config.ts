@@ -337,3 +337,11 @@ class Reader {
     return fallback;
   }
 }
+
+/**
+ * The environment of a child hub process (HUB_WORKERS): this process's own, read here like every
+ * other variable, with `overrides` on top.
+ */
+export function childEnvironment(overrides: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  return { ...process.env, ...overrides };
+}

@@ -15,6 +15,7 @@
  *   waits a bounded time, stops the embedded PostgreSQL and exits 0.
  * A worker whose primary disappears stops by itself (its IPC channel closes).
  */
+import { childEnvironment } from '../config.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { Logger } from 'pino';
@@ -130,14 +131,13 @@ export async function runWorkers(config: Config, log: Logger, entry: string, arg
 
   /** Starts the worker of `slot`; resolves with its port once it listens, or null if it exits first. */
   const start = (slot: Slot): Promise<number | null> => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
+    const env = childEnvironment({
       DATABASE_URL: databaseUrl ?? '',
       HUB_WORKERS: '1',
       HUB_PORT: String(port),
       // One simulator for the whole machine: worker 1's (a restarted worker 1 runs it again).
       ...(slot.index === 1 ? {} : { HUB_DEMO: '0' }),
-    };
+    });
     const child = fork(entry, [...args, WORKER_FLAG], { env, stdio: 'inherit' });
     slot.child = child;
     slot.startedAt = Date.now();
