@@ -9,7 +9,8 @@ import { lazy } from './lazy.js';
 import { Login } from './login.js';
 import { Overview } from './overview.js';
 import { href, route } from './router.js';
-import { connected, logout, ssoExchange, start, status, token, username } from './session.js';
+import { Notices, unread } from './pages/notices.js';
+import { connected, isAdmin, logout, ssoExchange, start, status, token, username } from './session.js';
 
 const Dashboards = lazy(() => import('./dashboards/dashboards.js').then((m) => m.Dashboards));
 const Pages = lazy(() => import('./pages/pages.js').then((m) => m.ManagementPage));
@@ -21,18 +22,20 @@ const applyTheme = (): void => {
 };
 applyTheme();
 
-export const NAV: [string, string][] = [
-  ['', 'Overview'],
-  ['dashboards', 'Dashboards'],
-  ['events', 'Events'],
-  ['experiments', 'Experiments'],
-  ['rules', 'Rules'],
-  ['webhooks', 'Webhooks'],
-  ['firmware', 'Firmware'],
-  ['plugins', 'Plugins'],
-  ['tokens', 'Tokens'],
-  ['users', 'Users'],
-  ['log', 'Log'],
+/** The header's sections: path, label, and who may open it (webhooks and users are admin-only, PROTOCOL.md §2). */
+export const NAV: [string, string, 'all' | 'admin'][] = [
+  ['', 'Overview', 'all'],
+  ['dashboards', 'Dashboards', 'all'],
+  ['events', 'Events', 'all'],
+  ['experiments', 'Experiments', 'all'],
+  ['datapoints', 'Datapoints', 'all'],
+  ['rules', 'Rules', 'all'],
+  ['webhooks', 'Webhooks', 'admin'],
+  ['firmware', 'Firmware', 'all'],
+  ['plugins', 'Plugins', 'all'],
+  ['tokens', 'Tokens', 'all'],
+  ['users', 'Users', 'admin'],
+  ['log', 'Log', 'all'],
 ];
 
 function View() {
@@ -51,8 +54,13 @@ function App() {
         <h1>Telemetry hub</h1>
         {connected.value && (
           <nav aria-label="sections">
-            {NAV.map(([path, label]) => (
-              <a key={path} href={href(path)} class={section === path ? 'active' : ''}>{label}</a>
+            {NAV.filter(([, , who]) => who === 'all' || isAdmin()).map(([path, label]) => (
+              <a key={path} href={href(path)} class={section === path ? 'active' : ''} aria-current={section === path ? 'page' : undefined}>
+                {label}
+                {path === 'log' && unread.value !== null && unread.value > 0 && (
+                  <span class="badge count" id="unread-count" aria-label={`${unread.value} unread`}>{unread.value}</span>
+                )}
+              </a>
             ))}
           </nav>
         )}
@@ -77,6 +85,7 @@ function App() {
         )}
       </header>
       <main>{!loggedIn ? <Login /> : connected.value ? <View /> : <p class="muted">Connecting…</p>}</main>
+      {connected.value && <Notices />}
     </>
   );
 }

@@ -35,13 +35,19 @@ export function call<O extends OpName>(op: O, data: OpRequests[O]): Promise<Repl
   return hub().call(op, data);
 }
 
-/** Can this role write? Viewers see no edit controls (PROTOCOL.md §3). */
+/** Can this role write (operator, admin)? Viewers see no edit controls (PROTOCOL.md §2). */
 export function canWrite(): boolean {
   return role.value === 'operator' || role.value === 'admin';
 }
 
+/** Admins alone manage users, webhooks, firmware, plugin instances and API tokens. */
 export function isAdmin(): boolean {
   return role.value === 'admin';
+}
+
+/** The bearer token, for the HTTP routes a socket cannot serve (uploads, the CSV export). */
+export function bearer(): string {
+  return token.value ?? '';
 }
 
 /** Logs in with a password (`POST /api/auth/login`) and opens the socket. */
@@ -100,6 +106,8 @@ export async function start(): Promise<void> {
   });
   conn.on('closed', (ev) => {
     status.value = `disconnected (${ev.code})`;
+    // 1008: the token was revoked or expired (PROTOCOL.md §4); reconnecting with it is useless.
+    if (ev.code === 1008 && connection === conn) loginError.value = 'Your session ended (logged out or token revoked): log in again.';
     if (connection === conn) forget();
   });
   try {
