@@ -54,12 +54,12 @@ export function PageHead({ title, children }: { title: string; children?: Compon
 
 /** "Page 2 of 5 · 112" with previous and next buttons; nothing when one page holds all. */
 export function Pager<R>({ list, label }: { list: ListState<R>; label: string }) {
-  if (list.pages <= 1) return <p class="muted pager">{list.total} {label}</p>;
+  if (list.pages <= 1) return <p class="muted pager">{label}: {list.total}</p>;
   return (
     <nav class="pager" aria-label={`${label} pages`}>
       <button type="button" class="quiet" disabled={list.page <= 1} onClick={() => list.setPage(list.page - 1)}>Previous</button>
       <span>
-        Page {list.page} of {list.pages} · {list.total} {label}
+        Page {list.page} of {list.pages} · {label}: {list.total}
       </span>
       <button type="button" class="quiet" disabled={list.page >= list.pages} onClick={() => list.setPage(list.page + 1)}>Next</button>
     </nav>
