@@ -4,11 +4,11 @@
  * COPY, commit, live pushes), so a fresh hub has something to show.
  * @see PROTOCOL.md §9
  */
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { principalUser, type Principal } from '../auth/principal.js';
 import type { Db } from '../db/database.js';
-import { channelMappings, events, pluginInstances, users } from '../db/schema.js';
+import { channelMappings, dashboards, dashboardWidgets, events, pluginInstances, users } from '../db/schema.js';
 import type { CommandRouter } from '../devices/commands.js';
 import type { DeviceLink } from '../devices/links.js';
 import type { IngestService } from '../ingest/ingest-service.js';
@@ -19,6 +19,15 @@ const SIGNALS = [
   { channel: 'pressure', name: 'demo_pressure', unit: 'hPa', min: 950, max: 1050, base: 1013, amplitude: 6, periodS: 300 },
   { channel: 'humidity', name: 'demo_humidity', unit: '%', min: 0, max: 100, base: 45, amplitude: 10, periodS: 120 },
 ] as const;
+/** Outputs of the demo device: values written from the web app (actuator widgets), not simulated. */
+const OUTPUTS = [
+  { channel: 'heater', name: 'demo_heater', unit: '', min: 0, max: 1, type: 'actuator' },
+  { channel: 'fan', name: 'demo_fan', unit: '%', min: 0, max: 100, type: 'range' },
+] as const;
+/** The global dashboard seeded for newcomers; the web app opens it on a first visit. */
+export const DEMO_DASHBOARD = 'Demo';
+/** The advisory lock around seeding the demo dashboard. */
+const DEMO_SEED_LOCK = 0x4855_4244; // 'HUBD'
 /** Readings per channel per second. */
 const RATE_HZ = 10;
 
@@ -49,26 +58,34 @@ export async function startDemo(db: Db, ingest: IngestService, device: DemoDevic
     .onConflictDoNothing();
   const [instance] = await db.select().from(pluginInstances).where(eq(pluginInstances.instance_name, INSTANCE));
   if (instance === undefined) throw new Error('could not create the demo plugin instance');
-  for (const s of SIGNALS) {
+  const ids = new Map<string, string>();
+  const channels = [
+    ...SIGNALS.map((s) => ({ ...s, type: 'sensor' as const, direction: 'input' as const })),
+    ...OUTPUTS.map((s) => ({ ...s, direction: 'output' as const })),
+  ];
+  for (const s of channels) {
     await db
       .insert(events)
-      .values({ name: s.name, unit: s.unit, min_value: s.min, max_value: s.max, event_type: 'sensor' })
+      .values({ name: s.name, unit: s.unit, min_value: s.min, max_value: s.max, event_type: s.type })
       .onConflictDoNothing();
     const [event] = await db.select({ id: events.public_id }).from(events).where(eq(events.name, s.name));
     const [mapping] = await db
       .select({ id: channelMappings.public_id })
       .from(channelMappings)
       .where(and(eq(channelMappings.plugin_instance_public_id, instance.public_id), eq(channelMappings.channel_id, s.channel)));
+    if (event !== undefined) ids.set(s.name, event.id);
     if (mapping === undefined && event !== undefined) {
       await db.insert(channelMappings).values({
         plugin_instance_public_id: instance.public_id,
         channel_id: s.channel,
         channel_name: s.name,
+        direction: s.direction,
         unit: s.unit,
         event_public_id: event.id,
       });
     }
   }
+  await seedDashboard(db, admin.public_id, ids);
   // The simulator acts as a device of its instance, inside the hub (no token, no socket).
   const principal: Principal = {
     role: 'device',
@@ -118,4 +135,43 @@ export async function startDemo(db: Db, ingest: IngestService, device: DemoDevic
       device.presence.closed(link);
     },
   };
+}
+
+/**
+ * The demo dashboard, global and owned by the admin: created once (a hub restarted keeps the one
+ * it has, with whatever its users changed; a deleted one comes back at the next start).
+ */
+async function seedDashboard(db: Db, owner: string, ids: ReadonlyMap<string, string>): Promise<void> {
+  const id = (name: string): string | null => ids.get(name) ?? null;
+  await db.transaction(async (tx) => {
+    // Two hubs starting at once on one database must not seed it twice.
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${DEMO_SEED_LOCK})`);
+    const [existing] = await tx
+      .select({ id: dashboards.public_id })
+      .from(dashboards)
+      .where(and(eq(dashboards.name, DEMO_DASHBOARD), eq(dashboards.is_global, true)))
+      .limit(1);
+    if (existing !== undefined) return;
+    const [dashboard] = await tx.insert(dashboards).values({ name: DEMO_DASHBOARD, is_global: true, user_public_id: owner }).returning({ id: dashboards.public_id });
+    if (dashboard === undefined) return;
+    const minutes = (m: number): number => m * 60_000;
+    const widgets: Omit<typeof dashboardWidgets.$inferInsert, 'dashboard_public_id'>[] = [
+      { widget_type: 'line_chart', title: 'Temperature', event_public_id: id('demo_temperature'), x: 0, y: 0, w: 8, h: 4, config: { window_ms: minutes(20), colors: ['#f0883e'], decimals: 1 } },
+      { widget_type: 'stat_card', title: 'Temperature now', event_public_id: id('demo_temperature'), x: 8, y: 0, w: 4, h: 2, config: { decimals: 1 } },
+      { widget_type: 'gauge', title: 'Humidity', event_public_id: id('demo_humidity'), x: 8, y: 2, w: 4, h: 2, config: { decimals: 0, colors: ['#3fb950'] } },
+      { widget_type: 'line_chart', title: 'Pressure', event_public_id: id('demo_pressure'), x: 0, y: 4, w: 6, h: 3, config: { window_ms: minutes(60), colors: ['#58a6ff'], decimals: 1 } },
+      {
+        widget_type: 'line_chart',
+        title: 'Temperature and humidity',
+        event_public_id: id('demo_temperature'),
+        x: 6, y: 4, w: 6, h: 3,
+        config: { window_ms: minutes(20), events: [id('demo_humidity')].filter((e) => e !== null), colors: ['#f0883e', '#3fb950'], decimals: 1 },
+      },
+      { widget_type: 'actuator_toggle', title: 'Heater', event_public_id: id('demo_heater'), x: 0, y: 7, w: 3, h: 2, config: {} },
+      { widget_type: 'actuator_toggle', title: 'Fan', event_public_id: id('demo_fan'), x: 3, y: 7, w: 3, h: 2, config: { step: 5, decimals: 0 } },
+      { widget_type: 'stat_card', title: 'Pressure now', event_public_id: id('demo_pressure'), x: 6, y: 7, w: 3, h: 2, config: { decimals: 1 } },
+      { widget_type: 'gauge', title: 'Temperature', event_public_id: id('demo_temperature'), x: 9, y: 7, w: 3, h: 2, config: { decimals: 1, colors: ['#f0883e'] } },
+    ];
+    await tx.insert(dashboardWidgets).values(widgets.map((w) => ({ ...w, dashboard_public_id: dashboard.id })));
+  });
 }

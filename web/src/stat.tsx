@@ -32,7 +32,7 @@ export function StatValue(props: { latest: Latest | undefined; decimals?: number
 }
 
 /** A gauge: the value on the event's min..max arc (or the widget's config). */
-export function Gauge(props: { latest: Latest | undefined; event: EventRecord | undefined; min?: number; max?: number; decimals?: number }) {
+export function Gauge(props: { latest: Latest | undefined; event: EventRecord | undefined; min?: number; max?: number; decimals?: number; color?: string }) {
   const min = props.min ?? props.event?.min_value ?? 0;
   const max = props.max ?? props.event?.max_value ?? 100;
   const v = props.latest?.value;
@@ -45,7 +45,7 @@ export function Gauge(props: { latest: Latest | undefined; event: EventRecord | 
     <div class="gauge">
       <svg viewBox="0 0 100 56" role="img" aria-label="gauge">
         <path d="M10 50 A40 40 0 0 1 90 50" class="track" />
-        {frac > 0 && <path d={`M10 50 A40 40 0 0 1 ${x.toFixed(2)} ${y.toFixed(2)}`} class="bar" />}
+        {frac > 0 && <path d={`M10 50 A40 40 0 0 1 ${x.toFixed(2)} ${y.toFixed(2)}`} class="bar" style={props.color === undefined ? undefined : { stroke: props.color }} />}
       </svg>
       <StatValue latest={props.latest} unit={props.event?.unit ?? ''} {...(props.decimals === undefined ? {} : { decimals: props.decimals })} />
       <div class="range"><span>{min}</span><span>{max}</span></div>
