@@ -1,12 +1,12 @@
 /**
- * Webhooks (admin): where deliveries go, a test ping, and each webhook's deliveries with their
+ * Webhooks (admin only, also to list them): where deliveries go, a test ping, and each webhook's deliveries with their
  * status; a dead-lettered one can be retried (PROTOCOL.md §12). Deliveries change without a
  * push, so the open list is fetched again every few seconds.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { WebhookRecord } from '@telemetry-hub/client';
 import { when } from '../format.js';
-import { call } from '../session.js';
+import { call, isAdmin } from '../session.js';
 import { fieldsOf } from './form.js';
 import { useList } from './list.js';
 import { WEBHOOK_EVENT_TYPES } from './rules.js';
@@ -87,22 +87,24 @@ export function WebhooksPage() {
   return (
     <section class="page" id="page-webhooks">
       <PageHead title="Webhooks" />
-      <form id="webhook-form" class="panel" onSubmit={create}>
-        <h3>New webhook</h3>
-        <label class="grow">URL<input name="url" type="url" required placeholder="https://example.com/hook" /></label>
-        <label>Secret<input name="secret" type="password" autocomplete="off" placeholder="optional" /></label>
-        <fieldset>
-          <legend>Events</legend>
-          {WEBHOOK_EVENT_TYPES.map((t, i) => (
-            <label class="check" key={t}>
-              <input type="checkbox" name="events" value={t} defaultChecked={i === 0} />
-              {t}
-            </label>
-          ))}
-        </fieldset>
-        <label class="check"><input name="enabled" type="checkbox" defaultChecked />Enabled</label>
-        <div class="buttons"><button disabled={action.busy}>Create</button></div>
-      </form>
+      {isAdmin() && (
+        <form id="webhook-form" class="panel" onSubmit={create}>
+          <h3>New webhook</h3>
+          <label class="grow">URL<input name="url" type="url" required placeholder="https://example.com/hook" /></label>
+          <label>Secret<input name="secret" type="password" autocomplete="off" placeholder="optional" /></label>
+          <fieldset>
+            <legend>Events</legend>
+            {WEBHOOK_EVENT_TYPES.map((t, i) => (
+              <label class="check" key={t}>
+                <input type="checkbox" name="events" value={t} defaultChecked={i === 0} />
+                {t}
+              </label>
+            ))}
+          </fieldset>
+          <label class="check"><input name="enabled" type="checkbox" defaultChecked />Enabled</label>
+          <div class="buttons"><button disabled={action.busy}>Create</button></div>
+        </form>
+      )}
       <ErrorLine text={action.error} />
       {note !== '' && <p class="muted" role="status">{note}</p>}
       <ListTable
