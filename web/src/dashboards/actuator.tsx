@@ -40,7 +40,7 @@ export function ActuatorWidget(props: { event: EventRecord; config: WidgetConfig
   const reported = latest.value;
   const stale = reported !== undefined && now - reported.ts > STALE_MS;
   const on = reported !== undefined && reported.value !== 0;
-  const state = reported === undefined ? 'no value reported yet' : `${formatValue(reported.value, config.decimals)}${event.unit !== '' ? ' ' + event.unit : ''}`;
+  const state = reported === undefined ? '' : `${formatValue(reported.value, config.decimals)}${event.unit !== '' ? ' ' + event.unit : ''}`;
 
   return (
     <div class="actuator" data-drawn={loaded.value ? '1' : undefined}>
@@ -77,8 +77,7 @@ export function ActuatorWidget(props: { event: EventRecord; config: WidgetConfig
         </button>
       )}
       <div class={stale ? 'reported stale' : 'reported'} data-reported={reported === undefined ? undefined : String(reported.value)}>
-        {slider ? 'reported ' : on ? 'on · reported ' : 'off · reported '}
-        <b>{state}</b>
+        {reported === undefined ? <b>no value reported yet</b> : <>{slider ? 'reported ' : on ? 'on · reported ' : 'off · reported '}<b>{state}</b></>}
         {reported?.conflated === true && <span class="conflated" title="conflated: not every point is shown"> ≈</span>}
         {stale && reported !== undefined && <span class="age"> {ago(now - reported.ts)}</span>}
       </div>

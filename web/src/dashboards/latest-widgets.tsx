@@ -9,7 +9,7 @@ const opt = <K extends string>(key: K, v: number | undefined): { [k in K]?: numb
 export function StatWidget(props: { event: EventRecord; config: WidgetConfig }) {
   const { latest, loaded } = useLatest(props.event.public_id);
   return (
-    <div class="stat-widget" data-drawn={loaded.value ? '1' : undefined}>
+    <div class="stat-widget" data-drawn={loaded.value ? '1' : undefined} style={props.config.colors[0] ? { color: props.config.colors[0] } : undefined}>
       <StatValue latest={latest.value} unit={props.event.unit} {...opt('decimals', props.config.decimals)} />
     </div>
   );

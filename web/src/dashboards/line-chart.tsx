@@ -9,7 +9,7 @@
 import 'uplot/dist/uPlot.min.css';
 import uPlot from 'uplot';
 import { useSignal } from '@preact/signals';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { EventRecord, Points } from '@telemetry-hub/client';
 import { live } from '../session.js';
 import { align, bucketFor, Buckets, type WireBucket } from './buckets.js';
@@ -40,10 +40,22 @@ export function LineChart(props: Props) {
   const zoomed = useSignal(false);
   const key = events.map((e) => e.public_id).join(',');
   const look = JSON.stringify([config.colors, config.min, config.max, config.decimals]);
+  // The box's width in octaves: 0 until laid out (gridstack sizes the items after this mounts);
+  // the buckets are sized again (history fetched again) only when the width doubles or halves.
+  const [octave, setOctave] = useState(0);
+  useEffect(() => {
+    const el = box.current;
+    if (el === null) return;
+    const watch = new ResizeObserver(() => {
+      if (el.clientWidth > 0) setOctave(Math.round(Math.log2(el.clientWidth)));
+    });
+    watch.observe(el);
+    return () => watch.disconnect();
+  }, []);
 
   useEffect(() => {
     const el = box.current;
-    if (el === null || events.length === 0) return;
+    if (el === null || events.length === 0 || octave === 0) return;
     let gone = false;
     const width = Math.max(100, el.clientWidth);
     const bucketMs = bucketFor(windowMs, width);
@@ -198,7 +210,7 @@ export function LineChart(props: Props) {
       u.destroy();
       for (const k of ['drawn', 'rows', 'lastTs', 'lastValue']) delete el.dataset[k];
     };
-  }, [key, windowMs, look]);
+  }, [key, windowMs, look, octave]);
 
   return (
     <div class="line-chart">
