@@ -148,7 +148,7 @@ describe.runIf(CAN_RUN)('operator pages: rules, alerts, log, webhooks, firmware,
     for (let i = 0; i < body.length; i++) body[i] = (i * 7919) & 0xff;
     await update.locator('input[type=file]').setInputFiles({ name: 'fw-2.1.0.bin', mimeType: 'application/octet-stream', buffer: body });
     await expect.poll(() => page.textContent('#upload-state'), { timeout: WAIT }).toBe('done (3.0 MiB)');
-    expect(await page.locator('#upload-progress progress').evaluate((el) => (el as HTMLProgressElement).value)).toBe(100);
+    expect(await page.locator('#upload-progress progress').evaluate((el) => (el as unknown as { value: number }).value)).toBe(100);
     const stored = (await h.database.pool.query<{ file_hash_sha256: string; file_size_bytes: string }>("SELECT file_hash_sha256, file_size_bytes FROM firmware_updates WHERE version = '2.1.0'")).rows[0];
     expect(stored?.file_hash_sha256).toBe(createHash('sha256').update(body).digest('hex'));
     expect(Number(stored?.file_size_bytes)).toBe(body.length);

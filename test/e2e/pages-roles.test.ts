@@ -68,13 +68,13 @@ describe.runIf(CAN_RUN)('operator pages by role and screen', () => {
     for (const path of PAGES) {
       await openPage(page, path);
       // Nothing wider than the screen but the tables' own scrolling boxes.
-      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      expect(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
       await screenshot(page, `${path}-admin-phone`);
     }
     await page.setViewportSize({ width: 1280, height: 900 });
-    const theme = await page.evaluate(() => document.documentElement.dataset['theme']);
+    const theme = await page.evaluate<string>('document.documentElement.dataset.theme');
     await page.click('header button[title="switch theme"]');
-    await expect.poll(() => page.evaluate(() => document.documentElement.dataset['theme'])).toBe(theme === 'dark' ? 'light' : 'dark');
+    await expect.poll(() => page.evaluate<string>('document.documentElement.dataset.theme')).toBe(theme === 'dark' ? 'light' : 'dark');
     await openPage(page, 'events');
     await screenshot(page, `events-admin-${theme === 'dark' ? 'light' : 'dark'}`);
     s.expectNoErrors();
@@ -145,15 +145,15 @@ describe.runIf(CAN_RUN)('operator pages by role and screen', () => {
     let reached = '';
     for (let i = 0; i < 40 && reached !== 'name'; i++) {
       await page.keyboard.press('Tab');
-      reached = await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name ?? '');
+      reached = await page.evaluate<string>("document.activeElement?.name ?? ''");
     }
     expect(reached).toBe('name');
     await page.keyboard.type('typed by keyboard');
     for (let i = 0; i < 10; i++) {
       await page.keyboard.press('Tab');
-      if ((await page.evaluate(() => document.activeElement?.textContent)) === 'Create') break;
+      if ((await page.evaluate<string | null>('document.activeElement?.textContent')) === 'Create') break;
     }
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Create');
+    expect(await page.evaluate<string | null>('document.activeElement?.textContent')).toBe('Create');
     await page.keyboard.press('Enter');
     await page.locator('#events-table tbody tr', { hasText: 'typed by keyboard' }).waitFor({ timeout: WAIT });
     s.expectNoErrors();
@@ -164,12 +164,12 @@ describe.runIf(CAN_RUN)('operator pages by role and screen', () => {
     const operator = await h.userWithRole('operator');
     const s = await logIn(browser, h.baseUrl, operator.user.username as string, operator.password);
     const { page } = s;
-    const token = await page.evaluate(() => sessionStorage.getItem('hub-token'));
+    const token = await page.evaluate<string | null>("sessionStorage.getItem('hub-token')");
     const res = await fetch(`${h.baseUrl}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     await page.locator('#login').waitFor({ timeout: WAIT });
     await expect.poll(() => page.textContent('#message'), { timeout: WAIT }).toContain('session ended');
-    expect(await page.evaluate(() => sessionStorage.getItem('hub-token'))).toBeNull();
+    expect(await page.evaluate<string | null>("sessionStorage.getItem('hub-token')")).toBeNull();
     expect(await page.locator('nav[aria-label=sections]').count()).toBe(0);
     s.expectNoErrors();
     await s.close();

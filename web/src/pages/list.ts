@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { OpName, OpRequests, Page, ReplyTo } from '@telemetry-hub/client';
 import { errorText } from '../format.js';
-import { call } from '../session.js';
+import { call, hub } from '../session.js';
 
 export type ListOp = Extract<OpName, `${string}.list`>;
 export type ItemOf<O extends ListOp> = ReplyTo<O> extends Page<infer R> ? R : never;
@@ -39,6 +39,8 @@ export function useList<O extends ListOp>(op: O, options: ListOptions = {}): Lis
   const key = JSON.stringify([filter ?? null, order ?? null, pageSize]);
   // Another filter starts again at the first page.
   useEffect(() => setPage(1), [key]);
+  // Back from a dropped connection: what changed meanwhile was pushed to nobody, so fetch again.
+  useEffect(() => hub().on('open', (ev) => ev.reconnected && setVersion((v) => v + 1)), []);
   useEffect(() => {
     if (skip) return;
     let current = true;

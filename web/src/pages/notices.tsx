@@ -56,9 +56,11 @@ export function useTopic(topics: readonly Topic[], onPush: (push: Push) => void)
   }, [key]);
 }
 
+const SYMBOLS: Record<string, string> = { gt: '>', gte: '≥', lt: '<', lte: '≤', eq: '=', between: 'between', not_between: 'not between' };
+
 function describe(alert: PushData['alert']): string {
-  const high = alert.threshold_high === null ? '' : ` … ${alert.threshold_high}`;
-  return `${alert.event_name} = ${formatValue(alert.value)} (${alert.operator} ${alert.threshold}${high})`;
+  const high = alert.threshold_high === null ? '' : ` and ${alert.threshold_high}`;
+  return `${alert.event_name} = ${formatValue(alert.value)} (${SYMBOLS[alert.operator] ?? alert.operator} ${alert.threshold}${high})`;
 }
 
 function dismiss(id: number): void {

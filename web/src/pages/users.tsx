@@ -56,6 +56,7 @@ export function UsersPage() {
               <td>{u.email ?? ''}</td>
               <td>
                 <select
+                  key={u.role}
                   aria-label={`role of ${u.username}`}
                   disabled={self}
                   onChange={(e) => {
