@@ -1,6 +1,6 @@
 /** Pieces every page shares: a list's table with its pager, an action's error line, a delete that asks first. */
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from '../format.js';
 import type { ListState } from './list.js';
 
@@ -69,13 +69,20 @@ export function Pager<R>({ list, label }: { list: ListState<R>; label: string })
 /** A list's table: head, one row per item, the empty and loading states, the pager. */
 export function ListTable<R>(props: { list: ListState<R>; label: string; head: string[]; row: (item: R) => ComponentChildren; id?: string }) {
   const { list, label, head, row } = props;
+  const table = useRef<HTMLTableElement>(null);
+  // Each cell carries its column's name: at phone width the rows stack as cards, labelled by CSS.
+  useLayoutEffect(() => {
+    for (const tr of table.current?.tBodies[0]?.rows ?? []) {
+      for (const [i, td] of [...tr.cells].entries()) if (head[i] && td.colSpan === 1) td.dataset['label'] = head[i];
+    }
+  });
   return (
     <>
       <ErrorLine text={list.error} />
       {!list.loaded && list.error === '' && <p class="muted">Loading…</p>}
       {list.loaded && (
         <div class="table-wrap">
-          <table id={props.id}>
+          <table id={props.id} class="list" ref={table}>
             <thead>
               <tr>
                 {head.map((h) => (
