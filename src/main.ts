@@ -32,6 +32,7 @@ import { SequenceStore } from './ingest/sequences.js';
 import { LiveService } from './live/live-service.js';
 import { LocalBus, type LiveBus } from './live/bus.js';
 import { NatsBus } from './live/bus-nats.js';
+import { CommitLog, missedCommits, purgeCommitLog, readEpoch } from './db/commit-log.js';
 import { buildOpRegistry } from './domain/all-ops.js';
 import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
@@ -182,6 +183,19 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       live.committed(points, epoch),
     );
     writer.commitHook = rulesEngine;
+    if (natsBus !== undefined) {
+      // Several hubs: commits are logged so that each hub can read back what a bus outage hid.
+      writer.commitLog = await CommitLog.open(database.pool, hubId);
+      natsBus.enableGapFill(
+        { readEpoch: () => readEpoch(livePool), missed: (q, onChunk) => missedCommits(livePool, q, onChunk) },
+        (events) => live.missedAcrossHubs(events),
+      );
+      const purgeCommits = setInterval(() => {
+        purgeCommitLog(livePool).catch((err: unknown) => log.warn({ err }, 'purging the commit log failed'));
+      }, 60_000);
+      purgeCommits.unref();
+      started.push(() => clearInterval(purgeCommits));
+    }
     writer.start();
     started.push(async () => void (await writer.drain(0)));
     // What any hub's transactions announce by NOTIFY: catalog and rule changes, alerts, log entries.

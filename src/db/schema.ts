@@ -19,6 +19,7 @@ import {
   integer,
   jsonb,
   pgEnum,
+  pgSequence,
   pgTable,
   primaryKey,
   text,
@@ -128,6 +129,11 @@ export const datapoints = pgTable(
     }),
     value: doublePrecision('value').notNull(),
     timestamp: tstz('timestamp').notNull(),
+    /**
+     * The COPY batch that wrote the row, with several hubs only (NULL on a lone hub): the gap
+     * fill after a bus outage finds a commit's rows by it (see ingestCommits). Unindexed.
+     */
+    commit_batch: bigint('commit_batch', { mode: 'number' }),
   },
   (t) => [
     primaryKey({ name: 'datapoints_pkey', columns: [t.public_id, t.timestamp] }),
@@ -352,3 +358,25 @@ export const ingestEpoch = pgTable('ingest_epoch', {
   ...base(),
   epoch: bigint('epoch', { mode: 'number' }).notNull().default(0),
 });
+
+/**
+ * With several hubs (NATS_URL): one row per committed ingest batch, written in the batch's own
+ * transaction with its epoch. After a bus outage a hub finds here exactly the commits of the
+ * other hubs it missed, and their rows by `datapoints.commit_batch` within [min_ts, max_ts]
+ * (PROTOCOL.md §15). Kept for a bounded time (src/db/commit-log.ts).
+ */
+export const ingestCommits = pgTable(
+  'ingest_commits',
+  {
+    epoch: bigint('epoch', { mode: 'number' }).primaryKey(),
+    hub: text('hub').notNull(),
+    batch: bigint('batch', { mode: 'number' }).notNull(),
+    min_ts: tstz('min_ts').notNull(),
+    max_ts: tstz('max_ts').notNull(),
+    committed_at: tstz('committed_at').notNull().defaultNow(),
+  },
+  (t) => [index('ix_ingest_commits_committed_at').on(t.committed_at)],
+);
+
+/** Numbers hub processes as they start: a batch id is `number * 2^32 + the hub's own count`. */
+export const ingestHubNumbers = pgSequence('ingest_hub_numbers');

@@ -27,7 +27,8 @@ import { checkout } from '../db/pool.js';
 import { HubError, invalid } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Catalog, EventRef } from './catalog.js';
-import { COPY_DATAPOINTS_SQL, encodeCopy } from './copy-encoder.js';
+import { countAndLogSql, type CommitLog } from '../db/commit-log.js';
+import { COPY_DATAPOINTS_BATCH_SQL, COPY_DATAPOINTS_SQL, encodeCopy } from './copy-encoder.js';
 import type { IngestQueue, PendingIngest, SeqOwner } from './queue.js';
 import type { SequenceStore } from './sequences.js';
 import { Uuid7Generator } from './uuid7.js';
@@ -100,6 +101,8 @@ export class CopyWriter {
   rowsPerMs = 50;
   /** Runs in every batch's transaction before its COMMIT (the rule engine). */
   commitHook: CommitHook | undefined;
+  /** With several hubs: each batch's rows carry its id and its commit is logged (PROTOCOL.md §15). */
+  commitLog: CommitLog | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -213,14 +216,16 @@ export class CopyWriter {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
+      const batchId = plan.rows > 0 ? this.commitLog?.nextBatch() : undefined;
       if (plan.rows > 0) {
         const experiment = this.catalog.runningExperiment();
         const payload = encodeCopy(
           plan.fresh.map((m) => ({ count: m.points.count, events: m.points.eventBytes, values: m.points.values, ts: m.points.ts })),
           experiment?.bytes ?? null,
           this.ids,
+          batchId,
         );
-        const stream = client.query(copyFrom(COPY_DATAPOINTS_SQL));
+        const stream = client.query(copyFrom(batchId === undefined ? COPY_DATAPOINTS_SQL : COPY_DATAPOINTS_BATCH_SQL));
         await new Promise<void>((resolve, reject) => {
           stream.once('finish', resolve);
           stream.once('error', reject);
@@ -233,7 +238,12 @@ export class CopyWriter {
       if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
       // After the previous batch committed, like the marks: rule rows are locked in here too.
       const after = plan.rows > 0 ? await this.runHook(client, plan) : undefined;
-      const counted = await client.query<{ epoch: string }>('UPDATE ingest_epoch SET epoch = epoch + 1 RETURNING epoch');
+      // With several hubs the epoch's statement also logs the commit (src/db/commit-log.ts).
+      const epochSql =
+        batchId === undefined || this.commitLog === undefined
+          ? 'UPDATE ingest_epoch SET epoch = epoch + 1 RETURNING epoch'
+          : countAndLogSql(this.commitLog.hub, batchId, ...timeRange(plan));
+      const counted = await client.query<{ epoch: string }>(epochSql);
       await client.query('COMMIT');
       return { ms: performance.now() - started, epoch: Number(counted.rows[0]?.epoch ?? 0), after };
     } catch (err) {
@@ -430,4 +440,19 @@ function nextSettled(runner: PQueue): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The earliest and latest point time of a batch (ms), for its commit log row. */
+function timeRange(plan: Plan): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const m of plan.fresh) {
+    const ts = m.points.ts;
+    for (let i = 0; i < m.points.count; i++) {
+      const t = ts[i] as number;
+      if (t < min) min = t;
+      if (t > max) max = t;
+    }
+  }
+  return [min, max];
 }

@@ -17,24 +17,12 @@
  * `error` (for /healthz) and comes back to `ok` when the client reconnects. Nothing is queued
  * for NATS meanwhile (memory would grow with the outage).
  *
- * NOT YET BUILT: the gap fill after an outage (§15: within 5 s of NATS returning, every
- * subscriber has the points committed at other hubs meanwhile). Where the exactness question
- * stands:
- * - The same hand-over as `since` is exact for *which commits* (held live points carry their
- *   epoch, the replay's snapshot has exactly the epochs up to its own), but a replay selects rows
- *   by `ts`, and `datapoints` rows do not record their epoch. So a gap fill "from PostgreSQL by
- *   the same replay" is exact only as `since` is: when an event's points are committed in `ts`
- *   order. The fill would be, per subscriber and event, a replay from the last `ts` pushed before
- *   the outage, minus the points this hub pushed itself during the outage (local commits, known
- *   by epoch), handed over at the snapshot epoch as `since` does (and the floor epoch drops late
- *   duplicates).
- * - Exact without that assumption needs a commit's rows to be findable by epoch: an `epoch`
- *   column on `datapoints` (or a small table of epoch → event ranges) written in the COPY
- *   transaction; then the fill is "epochs in (last seen, snapshot], not committed here" — exact.
- *   That is a migration of the hot table, left for a decision.
- * - JetStream (a stream capturing `<prefix>.live.>`) is not simpler: a hub cut off from NATS
- *   cannot publish its commits into it, so it must keep them (unbounded memory) or re-read them
- *   from PostgreSQL, which brings back the question above.
+ * The gap after an outage is filled from PostgreSQL (gap-fill.ts, with the commit log of
+ * src/db/commit-log.ts): when this hub's connection comes back, and when another hub's does —
+ * a hub that could not publish says so first thing on reconnecting (`resync`, before any new
+ * batch), and every hub publishes a `mark` each second (the epoch of its last published commit)
+ * so the others know how far they have heard it. JetStream was not simpler: a hub cut off from
+ * NATS cannot publish into it either, and PostgreSQL has every commit anyway.
  * @see PROTOCOL.md §7, §15
  */
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -42,6 +30,7 @@ import { pack, unpack } from 'msgpackr';
 import type { Logger } from 'pino';
 import type { LiveBus } from './bus.js';
 import type { LiveBatch, Point } from './fanout.js';
+import { GapFill, type GapFillStats, type MissedCommitsSource } from './gap-fill.js';
 
 /** Subjects of one deployment start with this (several deployments may share one NATS). */
 export const DEFAULT_SUBJECT_PREFIX = 'telemetry-hub';
@@ -77,6 +66,11 @@ export interface BusStats {
   reconnects: number;
 }
 
+/** How often a hub publishes its mark (the epoch of its last published commit). */
+const MARK_MS = 1000;
+/** How often the bases of the gap fill are raised while the bus stays up (an epoch read one period before). */
+const RAISE_BASE_MS = 2000;
+
 export class NatsBus implements LiveBus {
   private readonly handlers: ((batch: LiveBatch) => void)[] = [];
   private readonly stateHandlers: ((state: BusState) => void)[] = [];
@@ -86,6 +80,17 @@ export class NatsBus implements LiveBus {
   private readonly controls: ((nc: NatsConnection) => void)[] = [];
   private closed = false;
   private current: BusState = 'error';
+  private gapFill: GapFill | undefined;
+  /** The epoch of the last commit this hub published, and of the last mark it sent. */
+  private lastPublished = 0;
+  private lastMarked = -1;
+  private lastMarkAt = 0;
+  /** Set while commits cannot be published: the epoch before the first one. */
+  private unpublishedAfter: number | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  /** An epoch read while the bus was up, and when: raised into the bases one period later. */
+  private baseCandidate: { epoch: number; at: number } | undefined;
+  private upSince = 0;
   readonly prefix: string;
   readonly stats: BusStats = { published: 0, received: 0, lagMsSum: 0, reconnects: 0 };
 
@@ -162,6 +167,8 @@ export class NatsBus implements LiveBus {
 
   private setState(state: BusState): void {
     if (state === this.current) return;
+    if (state === 'ok') this.comeBack();
+    else this.baseCandidate = undefined;
     this.current = state;
     for (const handler of this.stateHandlers) handler(state);
   }
@@ -172,9 +179,15 @@ export class NatsBus implements LiveBus {
 
   publish(batch: LiveBatch): void {
     for (const handler of this.handlers) handler(batch);
+    this.gapFill?.saw(batch.epoch);
     const nc = this.nc;
-    // While NATS is down nothing is queued for it: the other hubs fill the gap when it returns.
-    if (nc === undefined || this.current !== 'ok') return;
+    // While NATS is down nothing is queued for it: the other hubs read these commits back from
+    // PostgreSQL when it returns (our resync tells them from where).
+    if (nc === undefined || this.current !== 'ok') {
+      this.unpublishedAfter ??= Math.max(0, batch.epoch - 1);
+      return;
+    }
+    this.lastPublished = batch.epoch;
     for (const [event, points] of batch.byEvent) {
       const wire: WireBatch = { h: this.options.hubId, e: batch.epoch, p: points, t: Date.now() };
       try {
@@ -195,6 +208,7 @@ export class NatsBus implements LiveBus {
     if (this.watched.has(event)) return;
     this.watched.set(event, null);
     if (this.nc !== undefined) this.subscribe(event);
+    this.gapFill?.watch(event, this.settled());
   }
 
   /** No socket of this hub watches `event` any more. */
@@ -202,6 +216,86 @@ export class NatsBus implements LiveBus {
     const sub = this.watched.get(event);
     this.watched.delete(event);
     sub?.unsubscribe();
+    this.gapFill?.unwatch(event);
+  }
+
+  /**
+   * Fills the gaps of outages from PostgreSQL (PROTOCOL.md §15): `lost` gets the events whose
+   * missed points could not all be found (the commit log was purged past the outage).
+   */
+  enableGapFill(source: MissedCommitsSource, lost: (events: string[]) => void): void {
+    const fill = new GapFill({
+      me: this.options.hubId,
+      source,
+      deliver: (batch) => this.deliver(batch),
+      lost,
+      onError: (err) => this.options.log.warn({ err }, 'bus: reading missed commits failed; retrying'),
+    });
+    this.gapFill = fill;
+    for (const event of this.watched.keys()) fill.watch(event, this.settled());
+    this.control('mark', (data) => {
+      const m = unpack(data) as { h: string; e: number };
+      fill.mark(m.h, m.e);
+    });
+    this.control('resync', (data) => {
+      const m = unpack(data) as { h: string; after: number };
+      this.options.log.info({ hub: m.h, after: m.after }, 'bus: another hub is back; reading its commits we missed');
+      fill.resync(m.h, m.after);
+    });
+    const mark = setInterval(() => {
+      const now = Date.now();
+      if (this.lastPublished === this.lastMarked && now - this.lastMarkAt < 60_000) return;
+      if (this.publishControl('mark', pack({ h: this.options.hubId, e: this.lastPublished }))) {
+        this.lastMarked = this.lastPublished;
+        this.lastMarkAt = now;
+      }
+    }, MARK_MS);
+    const raise = setInterval(() => {
+      if (this.current !== 'ok') return;
+      const candidate = this.baseCandidate;
+      if (candidate !== undefined && candidate.at >= this.upSince) fill.raiseBase(candidate.epoch);
+      const at = Date.now();
+      source.readEpoch().then(
+        (epoch) => {
+          if (this.current === 'ok') this.baseCandidate = { epoch, at };
+        },
+        () => undefined,
+      );
+    }, RAISE_BASE_MS);
+    mark.unref();
+    raise.unref();
+    this.timers.push(mark, raise);
+  }
+
+  /** What the gap fill did (metrics). */
+  get gapFillStats(): GapFillStats | undefined {
+    return this.gapFill?.stats;
+  }
+
+  /** Waits until no fill runs (tests). */
+  async gapFillIdle(): Promise<void> {
+    await this.gapFill?.idle();
+  }
+
+  /**
+   * The connection is (back) up: first tell the others which of our commits never went out
+   * (before any new batch: NATS keeps our messages in order), then read what we missed.
+   */
+  private comeBack(): void {
+    this.upSince = Date.now();
+    const after = this.unpublishedAfter;
+    this.unpublishedAfter = undefined;
+    const nc = this.nc;
+    if (after !== undefined && nc !== undefined && this.gapFill !== undefined) {
+      const h = headers();
+      h.set('hub', this.options.hubId);
+      try {
+        nc.publish(`${this.prefix}.control.resync`, pack({ h: this.options.hubId, after }), { headers: h });
+      } catch (err) {
+        this.options.log.warn({ err }, 'bus: resync could not be published');
+      }
+    }
+    if (this.watched.size > 0) this.gapFill?.fill();
   }
 
   /** The server has every subscription sent so far (a PING round trip); at most 1 s. */
@@ -233,7 +327,8 @@ export class NatsBus implements LiveBus {
         if (wire.h === this.options.hubId) return;
         this.stats.received++;
         this.stats.lagMsSum += Math.max(0, Date.now() - wire.t);
-        this.deliver({ epoch: wire.e, byEvent: new Map([[event, wire.p]]) });
+        if (this.gapFill !== undefined) this.gapFill.receive({ hub: wire.h, event, epoch: wire.e, points: wire.p });
+        else this.deliver({ epoch: wire.e, byEvent: new Map([[event, wire.p]]) });
       },
     });
     this.watched.set(event, sub);
@@ -274,6 +369,8 @@ export class NatsBus implements LiveBus {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.gapFill?.close();
     this.handlers.length = 0;
     const nc = this.nc;
     this.nc = undefined;

@@ -113,6 +113,11 @@ export class Fanout {
     return n;
   }
 
+  /** The subscribers of `event` now. */
+  subscribersOf(event: string): Subscriber[] {
+    return [...(this.byEvent.get(event) ?? [])];
+  }
+
   subscriberCount(event: string): number {
     return this.byEvent.get(event)?.size ?? 0;
   }

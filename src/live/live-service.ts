@@ -126,6 +126,18 @@ export class LiveService {
     this.bus.publish({ epoch, byEvent });
   }
 
+  /**
+   * Points of `events` committed at other hubs were missed and cannot be read back (PROTOCOL.md
+   * §15): their subscribers are closed with 1013 and resume with `since`, which reads them from
+   * the datapoints themselves.
+   */
+  missedAcrossHubs(events: readonly string[]): void {
+    const subs = new Set<Subscriber>();
+    for (const event of events) for (const sub of this.fanout.subscribersOf(event)) subs.add(sub);
+    if (subs.size > 0) this.log.warn({ events: events.length, subscribers: subs.size }, 'points missed across hubs cannot be read back; subscribers resume with since');
+    for (const sub of subs) sub.transport.close?.(CLOSE.tryAgainLater, 'points were missed across hubs; reconnect with since');
+  }
+
   /** The socket of `connection` drained: conflated points may go now. */
   drained(connection: ConnectionState): void {
     const sub = connection.get(SUBSCRIBER) as Subscriber | undefined;

@@ -44,7 +44,7 @@ describe('migrations', () => {
       const index = await client.query(`SELECT 1 FROM pg_indexes WHERE indexname = 'ix_datapoints_event_ts'`);
       const fks = await client.query(`SELECT count(*)::int AS n FROM information_schema.referential_constraints WHERE constraint_schema = 'public'`);
       await client.end();
-      expect(tables.rows[0].n).toBe(18);
+      expect(tables.rows[0].n).toBe(19); // 18 + ingest_commits (0010)
       expect(index.rowCount).toBe(1);
       expect(fks.rows[0].n).toBe(21);
     } finally {
