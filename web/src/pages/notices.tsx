@@ -7,7 +7,7 @@ import { signal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
 import type { Push, PushData, Topic } from '@telemetry-hub/client';
 import { formatValue } from '../format.js';
-import { call, live } from '../session.js';
+import { call, hub, live } from '../session.js';
 import { debounce } from './list.js';
 
 /** Unread log entries (null until known). */
@@ -69,7 +69,11 @@ function dismiss(id: number): void {
 
 /** The toasts of live alerts, and the subscriptions behind the header's unread count. */
 export function Notices() {
-  useEffect(() => refreshUnread(), []);
+  useEffect(() => {
+    refreshUnread();
+    // Entries written while the socket was down were pushed to nobody: count again on return.
+    return hub().on('open', (ev) => ev.reconnected && refreshUnread());
+  }, []);
   useTopic(['alerts', 'log_entries'], (push) => {
     if (push.op === 'log_entry') {
       refreshUnreadSoon();
