@@ -155,7 +155,14 @@ describe.runIf(CAN_RUN)('operator pages by role and screen', () => {
     }
     expect(await page.evaluate<string | null>('document.activeElement?.textContent')).toBe('Create');
     await page.keyboard.press('Enter');
-    await page.locator('#events-table tbody tr', { hasText: 'typed by keyboard' }).waitFor({ timeout: WAIT });
+    const typed = page.locator('#events-table tbody tr', { hasText: 'typed by keyboard' });
+    await typed.waitFor({ timeout: WAIT });
+    // Delete by keyboard: the question's "Yes" takes the focus, Enter answers it.
+    await typed.locator('button:has-text("Delete")').focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.evaluate<string | null>('document.activeElement?.textContent')).toBe('Yes, delete');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => typed.count(), { timeout: WAIT }).toBe(0);
     s.expectNoErrors();
     await s.close();
   });

@@ -110,9 +110,18 @@ export function ListTable<R>(props: { list: ListState<R>; label: string; head: s
 /** A delete (or revoke) that asks once more inline: no `confirm()` dialog, reachable by keyboard. */
 export function ConfirmButton({ label, onConfirm, disabled }: { label: string; onConfirm: () => void | Promise<unknown>; disabled?: boolean }) {
   const [asking, setAsking] = useState(false);
+  const yes = useRef<HTMLButtonElement>(null);
+  const ask = useRef<HTMLButtonElement>(null);
+  const wasAsking = useRef(false);
+  // The button under the keyboard's focus is replaced: move the focus to its replacement.
+  useEffect(() => {
+    if (asking) yes.current?.focus();
+    else if (wasAsking.current) ask.current?.focus();
+    wasAsking.current = asking;
+  }, [asking]);
   if (!asking) {
     return (
-      <button type="button" class="danger" disabled={disabled} onClick={() => setAsking(true)}>
+      <button type="button" class="danger" ref={ask} disabled={disabled} onClick={() => setAsking(true)}>
         {label}
       </button>
     );
@@ -122,7 +131,7 @@ export function ConfirmButton({ label, onConfirm, disabled }: { label: string; o
       <button
         type="button"
         class="danger"
-        autoFocus
+        ref={yes}
         onClick={() => {
           setAsking(false);
           void onConfirm();
