@@ -151,6 +151,12 @@ export function percentile(sorted: readonly number[], p: number): number {
 /** Latencies kept compactly; summarised once at the end. */
 export class Latencies {
   private values: number[] = [];
+  /** All the values of several, summarised together. */
+  static merge(parts: readonly (Latencies | undefined)[]): Latencies {
+    const out = new Latencies();
+    for (const part of parts) if (part !== undefined) for (const v of part.values) out.values.push(v);
+    return out;
+  }
   add(ms: number): void {
     this.values.push(ms);
   }

@@ -29,8 +29,9 @@ import type { Metrics } from '../metrics.js';
 import type { Catalog, EventRef } from './catalog.js';
 import { countAndLogSql, type CommitLog } from '../db/commit-log.js';
 import { COPY_DATAPOINTS_BATCH_SQL, COPY_DATAPOINTS_SQL, encodeCopy } from './copy-encoder.js';
+import { IngestTrace } from './ingest-trace.js';
 import type { IngestQueue, PendingIngest, SeqOwner } from './queue.js';
-import type { SequenceStore } from './sequences.js';
+import { marksSql, type SequenceStore } from './sequences.js';
 import { Uuid7Generator } from './uuid7.js';
 
 /** A committed message's points, handed to live subscribers and rules. */
@@ -44,13 +45,23 @@ export interface CommittedPoints {
 export interface CopyWriterOptions {
   /** Rows per COPY at most. */
   readonly maxBatchRows: number;
-  /** How long a small batch waits for more messages. */
+  /**
+   * How long a small batch waits for more messages (0: one turn of the event loop, so frames
+   * already read are written together). At low load a wait only adds to every ack: while one
+   * transaction runs the next batch gathers by itself.
+   */
   readonly lingerMs: number;
-  /** Transactions in flight at once (their COMMITs stay in order). */
+  /** Transactions in flight at once at most (their COMMITs stay in order). */
   readonly connections: number;
+  /**
+   * A second transaction starts beside a running one only when at least this many points wait:
+   * at low load one connection answers soonest (no wait for another batch's COMMIT, one
+   * PostgreSQL backend fewer competing for the CPU); with a backlog two keep PostgreSQL busy.
+   */
+  readonly pipelineAtPoints: number;
 }
 
-export const DEFAULT_WRITER_OPTIONS: CopyWriterOptions = { maxBatchRows: 50_000, lingerMs: 1, connections: 2 };
+export const DEFAULT_WRITER_OPTIONS: CopyWriterOptions = { maxBatchRows: 50_000, lingerMs: 0, connections: 2, pipelineAtPoints: 2_000 };
 
 const MAX_BACKOFF_MS = 5_000;
 
@@ -61,6 +72,15 @@ interface Plan {
   readonly rows: number;
   readonly duplicates: PendingIngest[];
   readonly marks: Map<string, { owner: SeqOwner; seq: number }>;
+}
+
+/** When a batch passed each point of its transaction (performance.now()), for the stage trace. */
+interface Timings {
+  taken: number;
+  begun: number;
+  copied: number;
+  ordered: number;
+  committed: number;
 }
 
 interface Failure {
@@ -103,6 +123,8 @@ export class CopyWriter {
   commitHook: CommitHook | undefined;
   /** With several hubs: each batch's rows carry its id and its commit is logged (PROTOCOL.md §15). */
   commitLog: CommitLog | undefined;
+  /** Where each message's time goes, stage by stage (read by `/metrics`). */
+  readonly trace = new IngestTrace();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -141,10 +163,12 @@ export class CopyWriter {
       // Failed batches are waiting to be dealt with: do not sleep until new messages come.
       if (this.failures.length === 0) await this.queue.whenNonEmpty();
       if (!this.running) break;
-      // A small batch waits a moment for company; a busy queue is written at once.
-      if (this.options.lingerMs > 0 && this.queue.waiting < this.options.maxBatchRows) await sleep(this.options.lingerMs);
-      // Take a batch only when a connection is free, so it holds everything waiting by then.
-      while (this.runner.pending + this.runner.size >= this.options.connections) await nextSettled(this.runner);
+      // A small batch waits a moment for company (at least the frames already read); a busy
+      // queue is written at once.
+      if (this.queue.waiting < this.options.maxBatchRows) await (this.options.lingerMs > 0 ? sleep(this.options.lingerMs) : yieldTurn());
+      // Take a batch only when a connection is free, so it holds everything waiting by then;
+      // the second connection only for a backlog.
+      while (this.runner.pending + this.runner.size >= this.connectionsFor(this.queue.waiting)) await nextSettled(this.runner);
       if (this.failures.length > 0) {
         await this.runner.onIdle();
         await this.recover();
@@ -153,6 +177,9 @@ export class CopyWriter {
       }
       const batch = this.queue.take(this.options.maxBatchRows);
       if (batch.length === 0) continue;
+      const taken = performance.now();
+      if (this.runner.pending > 0) this.trace.pipelined++;
+      else this.trace.alone++;
       try {
         await this.sequences.ensure(this.pool, owners(batch).values());
       } catch (err) {
@@ -168,9 +195,9 @@ export class CopyWriter {
       });
       void this.runner.add(async () => {
         try {
-          const { ms, epoch, after } = await this.transaction(plan, previous);
+          const { ms, epoch, after, timings } = await this.transaction(plan, previous, taken);
           settle(true);
-          this.finish(batch, plan, ms, epoch);
+          this.finish(batch, plan, ms, epoch, timings);
           after?.();
         } catch (err) {
           settle(false);
@@ -180,6 +207,11 @@ export class CopyWriter {
         }
       });
     }
+  }
+
+  /** How many transactions may run at once with `waiting` points queued. */
+  private connectionsFor(waiting: number): number {
+    return waiting >= this.options.pipelineAtPoints ? this.options.connections : 1;
   }
 
   /** Decides duplicates in queue order against committed and tentative marks. */
@@ -210,13 +242,19 @@ export class CopyWriter {
    * the seq marks, count the commit epoch and COMMIT. Returns the milliseconds it took and the
    * batch's epoch.
    */
-  private async transaction(plan: Plan, previous: Promise<boolean>): Promise<{ ms: number; epoch: number; after: (() => void) | undefined }> {
+  private async transaction(
+    plan: Plan,
+    previous: Promise<boolean>,
+    taken = performance.now(),
+  ): Promise<{ ms: number; epoch: number; after: (() => void) | undefined; timings: Timings }> {
     const started = performance.now();
     const { client, release } = await checkout(this.pool);
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      // BEGIN goes with the COPY (one simple query, one round trip); alone for a batch of duplicates.
+      if (plan.rows === 0) await client.query('BEGIN');
       const batchId = plan.rows > 0 ? this.commitLog?.nextBatch() : undefined;
+      const begun = performance.now();
       if (plan.rows > 0) {
         const experiment = this.catalog.runningExperiment();
         const payload = encodeCopy(
@@ -225,27 +263,38 @@ export class CopyWriter {
           this.ids,
           batchId,
         );
-        const stream = client.query(copyFrom(batchId === undefined ? COPY_DATAPOINTS_SQL : COPY_DATAPOINTS_BATCH_SQL));
+        const stream = client.query(copyFrom(`BEGIN; ${batchId === undefined ? COPY_DATAPOINTS_SQL : COPY_DATAPOINTS_BATCH_SQL}`));
         await new Promise<void>((resolve, reject) => {
           stream.once('finish', resolve);
           stream.once('error', reject);
           stream.end(payload);
         });
       }
+      const copied = performance.now();
       if (!(await previous)) throw new PredecessorFailed('an earlier batch failed');
+      const ordered = performance.now();
       // The marks only after the previous batch committed: an earlier batch may still have to
       // lock the same rows, and it would wait on us while we wait on it, unseen by PostgreSQL.
-      if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
-      // After the previous batch committed, like the marks: rule rows are locked in here too.
-      const after = plan.rows > 0 ? await this.runHook(client, plan) : undefined;
+      // Rule rows are locked in here too, after the marks.
+      const work = plan.rows > 0 ? this.commitHook?.prepare(plan.fresh.map((m) => m.points)) : null;
       // With several hubs the epoch's statement also logs the commit (src/db/commit-log.ts).
-      const epochSql =
-        batchId === undefined || this.commitLog === undefined
-          ? 'UPDATE ingest_epoch SET epoch = epoch + 1 RETURNING epoch'
-          : countAndLogSql(this.commitLog.hub, batchId, ...timeRange(plan));
-      const counted = await client.query<{ epoch: string }>(epochSql);
-      await client.query('COMMIT');
-      return { ms: performance.now() - started, epoch: Number(counted.rows[0]?.epoch ?? 0), after };
+      const epochSql = batchId === undefined || this.commitLog === undefined ? EPOCH_SQL : countAndLogSql(this.commitLog.hub, batchId, ...timeRange(plan));
+      let epoch: number;
+      let after: (() => void) | undefined;
+      if (work === null || work === undefined) {
+        // Marks, epoch and COMMIT in one round trip (a simple query of several statements; one
+        // that fails skips the rest and the transaction is rolled back below): each round trip
+        // is a wait for PostgreSQL to be scheduled, which on a busy machine is the ack's tail.
+        const results = await client.query(`${plan.marks.size > 0 ? `${marksSql(plan.marks)};\n` : ''}${epochSql};\nCOMMIT`);
+        epoch = epochOf(results);
+      } else {
+        if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
+        after = await this.runHook(client, work);
+        const counted = await client.query(`${epochSql};\nCOMMIT`);
+        epoch = epochOf(counted);
+      }
+      const committed = performance.now();
+      return { ms: committed - started, epoch, after, timings: { taken, begun, copied, ordered, committed } };
     } catch (err) {
       if (!(err instanceof PredecessorFailed)) broken = err instanceof Error ? err : new Error(String(err));
       await client.query('ROLLBACK').catch(() => undefined);
@@ -261,9 +310,7 @@ export class CopyWriter {
    * meanwhile) is rolled back to a savepoint and logged: rules never fail an ingest. A lost
    * connection fails the batch as any statement would.
    */
-  private async runHook(client: pg.PoolClient, plan: Plan): Promise<(() => void) | undefined> {
-    const work = this.commitHook?.prepare(plan.fresh.map((m) => m.points));
-    if (work === null || work === undefined) return undefined;
+  private async runHook(client: pg.PoolClient, work: NonNullable<ReturnType<CommitHook['prepare']>>): Promise<(() => void) | undefined> {
     await client.query('SAVEPOINT commit_hook');
     try {
       await work.write((text, params) => client.query(text, params));
@@ -278,7 +325,8 @@ export class CopyWriter {
   }
 
   /** After COMMIT: from here on every point of the batch survives a crash of the hub. */
-  private finish(batch: PendingIngest[], plan: Plan, ms: number, epoch: number): void {
+  private finish(batch: PendingIngest[], plan: Plan, ms: number, epoch: number, timings: Timings): void {
+    this.traceBatch(batch, timings);
     this.sequences.committedMarks(plan.marks);
     const { rows } = plan;
     this.metrics.copySeconds.observe(ms / 1000);
@@ -297,6 +345,20 @@ export class CopyWriter {
     for (const m of plan.fresh) m.resolve({ accepted: m.points.count, seq: m.points.seq });
     for (const m of plan.duplicates) m.resolve({ accepted: 0, seq: m.points.seq, duplicate: true });
     if (plan.fresh.length > 0) this.onCommitted(plan.fresh.map((m) => m.points), epoch);
+  }
+
+  /** Each message's stages up to its commit (the ack's stage is the ingest op's). */
+  private traceBatch(batch: readonly PendingIngest[], t: Timings): void {
+    const { trace } = this;
+    for (const m of batch) {
+      if (m.queuedAt === undefined) continue;
+      trace.record('queued', t.taken - m.queuedAt);
+      trace.record('begin', t.begun - t.taken);
+      trace.record('copy', t.copied - t.begun);
+      trace.record('order', t.ordered - t.copied);
+      trace.record('commit', t.committed - t.ordered);
+      m.committedAt = t.committed;
+    }
   }
 
   /** Deals with the failed batches of a drained pipeline, in queue order. */
@@ -356,8 +418,8 @@ export class CopyWriter {
     await this.sequences.ensure(this.pool, owners(batch).values());
     const plan = this.plan(batch);
     try {
-      const { ms, epoch, after } = await this.transaction(plan, Promise.resolve(true));
-      this.finish(batch, plan, ms, epoch);
+      const { ms, epoch, after, timings } = await this.transaction(plan, Promise.resolve(true));
+      this.finish(batch, plan, ms, epoch, timings);
       after?.();
     } finally {
       this.tentative.clear();
@@ -424,6 +486,21 @@ export class CopyWriter {
     this.metrics.ingestMessages.inc({ outcome: error.code === 'invalid' ? 'invalid' : 'failed' });
     message.reject(error);
   }
+}
+
+/** Counts the commit epoch (see ingest_epoch); sent with the COMMIT. */
+const EPOCH_SQL = 'UPDATE ingest_epoch SET epoch = epoch + 1 RETURNING epoch';
+
+/** The epoch from the results of a simple query of several statements (or of one). */
+function epochOf(results: pg.QueryResult | pg.QueryResult[]): number {
+  const list = Array.isArray(results) ? results : [results];
+  const counted = list.find((r) => r.rows.length > 0 && 'epoch' in (r.rows[0] as object));
+  return Number((counted?.rows[0] as { epoch?: string } | undefined)?.epoch ?? 0);
+}
+
+/** One turn of the event loop: lets frames already read reach the queue. */
+function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The distinct seq owners of some messages, by key. */

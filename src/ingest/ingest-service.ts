@@ -38,7 +38,8 @@ export class IngestService {
    * Validates and queues one message. Throws at once when it is invalid or the queue is full;
    * otherwise returns the promise of its ack, settled once committed (or refused by the database).
    */
-  async submit(data: Readonly<Record<string, unknown>>, principal: Principal): Promise<{ committed: Promise<IngestAck> }> {
+  async submit(data: Readonly<Record<string, unknown>>, principal: Principal): Promise<{ committed: Promise<IngestAck>; pending: PendingIngest }> {
+    const receivedAt = performance.now();
     if (!this.accepting) throw new HubError('busy', 'The hub is shutting down; send it again to another hub or later', { retryAfterMs: 1000 });
     const apiToken = principal.kind === 'api_token' ? principal.tokenId : null;
     const user = principal.user.public_id;
@@ -73,14 +74,18 @@ export class IngestService {
         pluginInstancePublicId: principal.pluginInstancePublicId,
         resolve,
         reject,
+        receivedAt,
       };
     });
     // Its reply is attached only when the connection's earlier acks are out; until then a
     // refusal must not count as an unhandled rejection (which would end the process).
     committed.catch(() => undefined);
-    const outcome = this.queue.tryOffer(pending as PendingIngest);
+    const message = pending as PendingIngest;
+    message.queuedAt = performance.now();
+    this.writer.trace.record('validate', message.queuedAt - receivedAt);
+    const outcome = this.queue.tryOffer(message);
     if (outcome !== 'accepted') throw this.refusal(outcome, sender, points.count);
-    return { committed };
+    return { committed, pending: message };
   }
 
   /** The error of a message the queue did not take; nothing of it was stored. */
@@ -117,8 +122,13 @@ export class IngestService {
       name: 'ingest',
       allow,
       handle: async (data, ctx) => {
-        const { committed } = await this.submit(data, ctx.principal);
-        return ordered(ctx.connection, committed);
+        const { committed, pending } = await this.submit(data, ctx.principal);
+        const ack = await ordered(ctx.connection, committed);
+        const released = performance.now();
+        const { trace } = this.writer;
+        if (pending.committedAt !== undefined) trace.record('ack', released - pending.committedAt);
+        trace.record('total', released - (pending.receivedAt as number));
+        return ack;
       },
     };
   }

@@ -41,6 +41,10 @@ export interface PendingIngest {
   readonly reject: (error: HubError) => void;
   /** Set once answered (committed, duplicate or refused): never written or put back again. */
   settled?: boolean;
+  /** performance.now() when its frame reached submit, when it was queued, when its batch committed (the stage trace). */
+  receivedAt?: number;
+  queuedAt?: number;
+  committedAt?: number;
 }
 
 /** What one sender may hold at once. */

@@ -43,23 +43,8 @@ export class SequenceStore {
 
   /** Writes the new marks inside the caller's transaction (never lowering one). */
   async write(client: SqlClient, marks: ReadonlyMap<string, { owner: SeqOwner; seq: number }>): Promise<void> {
-    // One upsert per kind of owner: each has its own unique column to conflict on.
-    const byColumn = { api_token_public_id: { ids: [] as string[], seqs: [] as number[] }, user_public_id: { ids: [] as string[], seqs: [] as number[] } };
-    for (const { owner, seq } of marks.values()) {
-      const target = owner.apiTokenPublicId !== null ? byColumn.api_token_public_id : byColumn.user_public_id;
-      target.ids.push(owner.apiTokenPublicId ?? owner.userPublicId ?? '');
-      target.seqs.push(seq);
-    }
-    for (const [column, { ids, seqs }] of Object.entries(byColumn)) {
-      if (ids.length === 0) continue;
-      await client.query(
-        `INSERT INTO ingest_sequences (${column}, last_seq)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[])
-         ON CONFLICT (${column}) DO UPDATE
-           SET last_seq = GREATEST(ingest_sequences.last_seq, EXCLUDED.last_seq), updated_on = now()`,
-        [ids, seqs],
-      );
-    }
+    const text = marksSql(marks);
+    if (text !== '') await client.query(text, []);
   }
 
   /** Records marks once their transaction committed. */
@@ -76,4 +61,34 @@ export class SequenceStore {
 /** The cache key of an owner. */
 export function keyOf(apiTokenPublicId: string | null, userPublicId: string | null): string {
   return apiTokenPublicId !== null ? `token:${apiTokenPublicId}` : `user:${userPublicId ?? ''}`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The upserts of some marks as one statement text with its values inlined (one per kind of
+ * owner: each has its own unique column to conflict on), so the COPY writer can send it with the
+ * epoch and the COMMIT in one round trip. Only UUIDs and integers are inlined, both checked; ''
+ * when there is nothing to write.
+ */
+export function marksSql(marks: ReadonlyMap<string, { owner: SeqOwner; seq: number }>): string {
+  const byColumn = { api_token_public_id: { ids: [] as string[], seqs: [] as number[] }, user_public_id: { ids: [] as string[], seqs: [] as number[] } };
+  for (const { owner, seq } of marks.values()) {
+    const target = owner.apiTokenPublicId !== null ? byColumn.api_token_public_id : byColumn.user_public_id;
+    const id = owner.apiTokenPublicId ?? owner.userPublicId ?? '';
+    if (!UUID.test(id) || !Number.isSafeInteger(seq)) throw new Error(`not a seq mark: ${JSON.stringify({ id, seq })}`);
+    target.ids.push(id);
+    target.seqs.push(seq);
+  }
+  const statements: string[] = [];
+  for (const [column, { ids, seqs }] of Object.entries(byColumn)) {
+    if (ids.length === 0) continue;
+    statements.push(
+      `INSERT INTO ingest_sequences (${column}, last_seq)
+       SELECT * FROM unnest('{${ids.join(',')}}'::uuid[], '{${seqs.join(',')}}'::bigint[])
+       ON CONFLICT (${column}) DO UPDATE
+         SET last_seq = GREATEST(ingest_sequences.last_seq, EXCLUDED.last_seq), updated_on = now()`,
+    );
+  }
+  return statements.join(';\n');
 }
