@@ -167,7 +167,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     const bus: LiveBus = natsBus ?? new LocalBus();
     if (natsBus !== undefined) {
       relayRevocations(natsBus, sessions, log.child({ module: 'revocation' }));
-      metrics.busStats = () => ({ ...natsBus.stats, up: natsBus.state === 'ok' });
+      metrics.busStats = () => ({ ...natsBus.stats, up: natsBus.state === 'ok', gapFill: natsBus.gapFillStats });
     }
     const live = new LiveService(
       livePool,
@@ -183,7 +183,6 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       live.committed(points, epoch),
     );
     writer.commitHook = rulesEngine;
-    metrics.ingestStages = () => writer.trace.take();
     if (natsBus !== undefined) {
       // Several hubs: commits are logged so that each hub can read back what a bus outage hid.
       writer.commitLog = await CommitLog.open(database.pool, hubId);

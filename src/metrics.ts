@@ -97,27 +97,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Reads (and restarts) the ingest stage trace when metrics are scraped (src/ingest/ingest-trace.ts). */
-  ingestStages: (() => Record<string, { count: number; p50: number; p99: number; max: number }>) | undefined;
-
-  readonly ingestStageMs = new Gauge({
-    name: 'hub_ingest_stage_ms',
-    help: 'Ingest message latency by stage since the previous scrape, ms (quantile 0.5, 0.99, 1 = max)',
-    labelNames: ['stage', 'quantile'] as const,
-    registers: [this.registry],
-    collect: () => {
-      const stages = this.ingestStages?.();
-      if (stages === undefined) return;
-      this.ingestStageMs.reset();
-      for (const [stage, s] of Object.entries(stages)) {
-        if (s.count === 0) continue;
-        this.ingestStageMs.set({ stage, quantile: '0.5' }, s.p50);
-        this.ingestStageMs.set({ stage, quantile: '0.99' }, s.p99);
-        this.ingestStageMs.set({ stage, quantile: '1' }, s.max);
-      }
-    },
-  });
-
   readonly copyFailures = new Counter({
     name: 'hub_copy_failures_total',
     help: 'COPY batches that failed, by reason (database unavailable, constraint, other)',
@@ -161,7 +140,16 @@ export class Metrics {
   });
 
   /** Reads the NATS bus's counts when metrics are scraped (several hubs, PROTOCOL.md §15). */
-  busStats: (() => { published: number; received: number; lagMsSum: number; reconnects: number; up: boolean }) | undefined;
+  busStats:
+    | (() => {
+        published: number;
+        received: number;
+        lagMsSum: number;
+        reconnects: number;
+        up: boolean;
+        gapFill?: { fills: number; filledPoints: number; droppedDuplicates: number; lostEvents: number } | undefined;
+      })
+    | undefined;
 
   readonly busMessages = new Gauge({
     name: 'hub_bus_messages',
@@ -176,7 +164,21 @@ export class Metrics {
       this.busLagSeconds.set(stats.lagMsSum / 1000);
       this.busReconnects.set(stats.reconnects);
       this.busUp.set(stats.up ? 1 : 0);
+      const fill = stats.gapFill;
+      if (fill !== undefined) {
+        this.busGapFill.set({ what: 'fills' }, fill.fills);
+        this.busGapFill.set({ what: 'points' }, fill.filledPoints);
+        this.busGapFill.set({ what: 'duplicates_dropped' }, fill.droppedDuplicates);
+        this.busGapFill.set({ what: 'lost_events' }, fill.lostEvents);
+      }
     },
+  });
+
+  readonly busGapFill = new Gauge({
+    name: 'hub_bus_gap_fill',
+    help: 'Gap fills after bus outages since start (a counter each): fills run, points read back from PostgreSQL, held batches dropped as already filled, events whose subscribers had to resume with since',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
   });
 
   readonly busLagSeconds = new Gauge({

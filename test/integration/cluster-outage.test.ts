@@ -74,6 +74,8 @@ describe('NATS down and back', () => {
     }
     // The point committed at A while NATS was down reaches B's subscriber from PostgreSQL.
     await expect.poll(() => seenRemote.get(event)?.map(([, v]) => v), { timeout: 5000 }).toEqual([1, 2]);
+    const metrics = await (await fetch(`${b.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^hub_bus_gap_fill\{what="points"\} [1-9]/m);
     await adminA.request('ingest', { points: [{ event, value: 3 }] });
     await expect.poll(() => seenRemote.get(event)?.map(([, v]) => v), { timeout: 5000 }).toEqual([1, 2, 3]);
     await local.close();
