@@ -183,6 +183,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       live.committed(points, epoch),
     );
     writer.commitHook = rulesEngine;
+    metrics.ingestStages = () => writer.trace.take();
     if (natsBus !== undefined) {
       // Several hubs: commits are logged so that each hub can read back what a bus outage hid.
       writer.commitLog = await CommitLog.open(database.pool, hubId);

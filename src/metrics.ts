@@ -97,6 +97,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads (and restarts) the ingest stage trace when metrics are scraped (src/ingest/ingest-trace.ts). */
+  ingestStages: (() => Record<string, { count: number; p50: number; p99: number; max: number }>) | undefined;
+
+  readonly ingestStageMs = new Gauge({
+    name: 'hub_ingest_stage_ms',
+    help: 'Ingest message latency by stage since the previous scrape, ms (quantile 0.5, 0.99, 1 = max)',
+    labelNames: ['stage', 'quantile'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const stages = this.ingestStages?.();
+      if (stages === undefined) return;
+      this.ingestStageMs.reset();
+      for (const [stage, s] of Object.entries(stages)) {
+        if (s.count === 0) continue;
+        this.ingestStageMs.set({ stage, quantile: '0.5' }, s.p50);
+        this.ingestStageMs.set({ stage, quantile: '0.99' }, s.p99);
+        this.ingestStageMs.set({ stage, quantile: '1' }, s.max);
+      }
+    },
+  });
+
   readonly copyFailures = new Counter({
     name: 'hub_copy_failures_total',
     help: 'COPY batches that failed, by reason (database unavailable, constraint, other)',
