@@ -184,6 +184,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     );
     writer.commitHook = rulesEngine;
     metrics.ingestStages = () => writer.trace.take();
+    metrics.catalogStats = () => catalog.fullReads;
     if (natsBus !== undefined) {
       // Several hubs: commits are logged so that each hub can read back what a bus outage hid.
       writer.commitLog = await CommitLog.open(database.pool, hubId);
@@ -380,14 +381,13 @@ function catalogChanged(catalog: Catalog, resource: ResourceName): Promise<void>
   }
 }
 
-/** A NOTIFY from the database names the table that changed. */
-async function reloadCatalog(catalog: Catalog, rulesEngine: RuleEngine, table: string, log: Logger): Promise<void> {
-  if (table === 'rules' || table === 'webhooks') {
-    await rulesEngine.reload().catch((err: unknown) => log.warn({ err, table }, 'rules reload failed'));
+/** A NOTIFY on hub_catalog: rules and webhooks name their table; the rest is the ingest catalog's (rows, a table, a marker). */
+async function reloadCatalog(catalog: Catalog, rulesEngine: RuleEngine, payload: string, log: Logger): Promise<void> {
+  if (payload === 'rules' || payload === 'webhooks') {
+    await rulesEngine.reload().catch((err: unknown) => log.warn({ err, table: payload }, 'rules reload failed'));
     return;
   }
-  if (table !== 'events' && table !== 'channel_mappings' && table !== 'experiments') return;
-  await catalog.reload(table).catch((err: unknown) => log.warn({ err, table }, 'catalog reload failed'));
+  catalog.notified(payload);
 }
 
 /** The program: `npm start` / `node dist/main.js`. */

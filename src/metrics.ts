@@ -118,6 +118,19 @@ export class Metrics {
     },
   });
 
+  /** Reads the ingest catalog's counts when metrics are scraped (set once the catalog exists). */
+  catalogStats: (() => Record<string, number>) | undefined;
+
+  readonly catalogFullReads = new Gauge({
+    name: 'hub_catalog_full_reads',
+    help: 'Whole reads of an ingest catalog part (events, channel_mappings, experiments) since start (a counter): at start, after a lost LISTEN, for a large statement; not per write',
+    labelNames: ['part'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [part, n] of Object.entries(this.catalogStats?.() ?? {})) this.catalogFullReads.set({ part }, n);
+    },
+  });
+
   readonly copyFailures = new Counter({
     name: 'hub_copy_failures_total',
     help: 'COPY batches that failed, by reason (database unavailable, constraint, other)',

@@ -432,7 +432,8 @@ export class CopyWriter {
    */
   private async isolate(batch: PendingIngest[], cause: unknown): Promise<void> {
     this.log.warn({ err: cause, messages: batch.length }, 'COPY batch refused; isolating the bad messages');
-    await Promise.all([this.catalog.reload('events'), this.catalog.reload('channel_mappings'), this.catalog.reload('experiments')]);
+    // Read whole: a notice may have been lost, and this is rare.
+    await Promise.all([this.catalog.readWhole('events'), this.catalog.readWhole('channel_mappings'), this.catalog.readWhole('experiments')]);
     const valid: PendingIngest[] = [];
     for (const message of batch) {
       const problem = this.recheck(message);
