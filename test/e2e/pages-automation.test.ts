@@ -96,7 +96,7 @@ describe.runIf(CAN_RUN)('operator pages: rules, alerts, log, webhooks, firmware,
     await admin.close();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('creates a webhook, sends a test ping, and retries a dead-lettered delivery', async () => {
     receiver.answer((_req, nth) => (nth === 1 ? 500 : 200));
@@ -130,7 +130,7 @@ describe.runIf(CAN_RUN)('operator pages: rules, alerts, log, webhooks, firmware,
       .toBe(false);
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('uploads a firmware file with a progress bar, applies it, follows a device live and rolls back', async () => {
     const admin = await h.connect(h.adminToken);
@@ -183,7 +183,7 @@ describe.runIf(CAN_RUN)('operator pages: rules, alerts, log, webhooks, firmware,
     await admin.close();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('creates a plugin instance and a channel mapping, and shows its presence live', async () => {
     const admin = await h.connect(h.adminToken);
@@ -228,5 +228,5 @@ describe.runIf(CAN_RUN)('operator pages: rules, alerts, log, webhooks, firmware,
     await admin.close();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 });

@@ -67,7 +67,7 @@ describe.runIf(CAN_RUN)('operator pages: events, experiments, datapoints, tokens
     await admin.close();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('starts and stops an experiment, and its CSV download matches the database', async () => {
     const admin = await h.connect(h.adminToken);
@@ -114,7 +114,7 @@ describe.runIf(CAN_RUN)('operator pages: events, experiments, datapoints, tokens
     await admin.close();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('browses an event’s datapoints over a range, as a table and a chart, raw and in buckets', async () => {
     const admin = await h.connect(h.adminToken);
@@ -140,7 +140,7 @@ describe.runIf(CAN_RUN)('operator pages: events, experiments, datapoints, tokens
     await admin.close();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('creates an API token, shows its secret once, the token works, and revoking it ends it', async () => {
     const s = await logIn(browser, h.baseUrl, 'admin', ADMIN_PASSWORD);
@@ -172,7 +172,7 @@ describe.runIf(CAN_RUN)('operator pages: events, experiments, datapoints, tokens
     await expect(h.connect(secret)).rejects.toThrow();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('lets an admin create a user, change its role and delete it', async () => {
     const s = await logIn(browser, h.baseUrl, 'admin', ADMIN_PASSWORD);
@@ -196,5 +196,5 @@ describe.runIf(CAN_RUN)('operator pages: events, experiments, datapoints, tokens
     await expect.poll(role, { timeout: WAIT }).toBeUndefined();
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 });

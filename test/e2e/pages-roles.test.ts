@@ -165,7 +165,7 @@ describe.runIf(CAN_RUN)('operator pages by role and screen', () => {
     await expect.poll(() => typed.count(), { timeout: WAIT }).toBe(0);
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 
   it('returns to the login form, saying why, when the session is revoked (1008)', async () => {
     const operator = await h.userWithRole('operator');
@@ -180,5 +180,5 @@ describe.runIf(CAN_RUN)('operator pages by role and screen', () => {
     expect(await page.locator('nav[aria-label=sections]').count()).toBe(0);
     s.expectNoErrors();
     await s.close();
-  });
+  }, 90_000);
 });
