@@ -71,7 +71,8 @@ describe.runIf(CAN_RUN)('live dashboards in the web app', () => {
       latencies.push((await seen) - sent);
     }
     console.log(`line chart: ingest to drawn ${latencies.map((l) => `${l} ms`).join(', ')}`);
-    expect(Math.min(...latencies)).toBeLessThan(1000);
+    // Live redraws are paced (at most two a second after the first): the median says it.
+    expect([...latencies].sort((a, b) => a - b)[1]).toBeLessThan(1000);
     expect(Number(await chartOf(s.page, 'Line').getAttribute('data-rows'))).toBeGreaterThan(1);
   }, 120_000);
 

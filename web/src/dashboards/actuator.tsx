@@ -16,7 +16,7 @@ import type { WidgetConfig } from './widget-config.js';
 
 export function ActuatorWidget(props: { event: EventRecord; config: WidgetConfig; writable: boolean }) {
   const { event, config, writable } = props;
-  const { latest, loaded } = useLatest(event.public_id);
+  const { latest, loadedAt } = useLatest(event.public_id);
   const sending = useSignal<number | null>(null);
   const draft = useSignal<number | null>(null);
   const error = useSignal('');
@@ -43,7 +43,7 @@ export function ActuatorWidget(props: { event: EventRecord; config: WidgetConfig
   const state = reported === undefined ? '' : `${formatValue(reported.value, config.decimals)}${event.unit !== '' ? ' ' + event.unit : ''}`;
 
   return (
-    <div class="actuator" data-drawn={loaded.value ? '1' : undefined}>
+    <div class="actuator" data-drawn={loadedAt.value > 0 ? String(loadedAt.value) : undefined}>
       {slider ? (
         <label class="slider">
           <span class="sr">set {event.name}</span>

@@ -17,6 +17,13 @@ import { WidgetBody, widgetTitle } from './widgets.js';
 
 const RANGE_KEY = 'hub-dashboard-range';
 
+/** The width inside an element's padding (the grid's, before the grid is drawn). */
+function contentWidth(el: HTMLElement | null): number {
+  if (el === null) return 0;
+  const style = getComputedStyle(el);
+  return el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+}
+
 export function DashboardView(props: { id: string }) {
   const dashboard = useSignal<DashboardRecord | null>(null);
   const widgets = useSignal<DashboardWidgetRecord[]>([]);
@@ -78,6 +85,7 @@ export function DashboardView(props: { id: string }) {
   const editable = canEditDashboard(d, mine.value);
   const eventsById = new Map(events.value.map((e) => [e.public_id, e]));
   const nextY = widgets.value.reduce((y, w) => Math.max(y, w.y + w.h), 0);
+  const gridWidth = gridEl.current?.clientWidth ?? contentWidth(document.querySelector('main'));
   const remove = (w: DashboardWidgetRecord): void => {
     if (!confirm(`Delete the widget ${widgetTitle(w, eventsById)}?`)) return;
     request('dashboard_widgets.delete', { public_id: w.public_id }).then(load, fail);
@@ -146,7 +154,7 @@ export function DashboardView(props: { id: string }) {
                   )}
                 </h3>
                 <div class="body">
-                  <WidgetBody widget={w} eventsById={eventsById} windowMs={range.value} canActuate={canActuate()} />
+                  <WidgetBody widget={w} eventsById={eventsById} windowMs={range.value} canActuate={canActuate()} gridWidth={gridWidth} />
                 </div>
               </div>
             </div>

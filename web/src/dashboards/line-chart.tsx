@@ -9,18 +9,27 @@
 import 'uplot/dist/uPlot.min.css';
 import uPlot from 'uplot';
 import { useSignal } from '@preact/signals';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { EventRecord, Points } from '@telemetry-hub/client';
 import { live } from '../session.js';
 import { align, bucketFor, Buckets, type WireBucket } from './buckets.js';
-import { cancelDraw, drawNextFrame } from './frame.js';
+import { cancelDraw, drawNextFrame, throttledDraw } from './frame.js';
 import { failureText, request } from './requests.js';
 import { colorOf, type WidgetConfig } from './widget-config.js';
+
+/**
+ * The shortest time between two redraws for live points: a new point moves the last bucket by
+ * a pixel at most, so twice a second reads as live (a point after a quiet spell is drawn in the
+ * next frame), and 16 charts at ten pushes a second stay a small part of the main thread.
+ */
+const LIVE_REDRAW_MS = 500;
 
 interface Props {
   events: EventRecord[];
   config: WidgetConfig;
   windowMs: number;
+  /** The width the grid will give the chart (px), to size the history before layout; 0: unknown. */
+  widthHint: number;
 }
 
 /** History of `events` over [from, to) in buckets of `bucketMs`, one array per event. */
@@ -40,24 +49,29 @@ export function LineChart(props: Props) {
   const zoomed = useSignal(false);
   const key = events.map((e) => e.public_id).join(',');
   const look = JSON.stringify([config.colors, config.min, config.max, config.decimals]);
-  // The box's width in octaves: 0 until laid out (gridstack sizes the items after this mounts);
-  // the buckets are sized again (history fetched again) only when the width doubles or halves.
-  const [octave, setOctave] = useState(0);
+  // The box's width in octaves (0: not known yet; gridstack sizes the items after this mounts,
+  // so the first guess is the grid's hint); the buckets are sized again, and the history
+  // fetched again, only when the width doubles or halves.
+  const octaveOf = (px: number): number => Math.round(Math.log2(px));
+  const [octave, setOctave] = useState(() => (props.widthHint > 0 ? octaveOf(props.widthHint) : 0));
+  const hinted = useRef(props.widthHint > 0);
   useEffect(() => {
     const el = box.current;
     if (el === null) return;
     const watch = new ResizeObserver(() => {
-      if (el.clientWidth > 0) setOctave(Math.round(Math.log2(el.clientWidth)));
+      if (el.clientWidth > 0) setOctave(octaveOf(el.clientWidth));
     });
     watch.observe(el);
     return () => watch.disconnect();
   }, []);
 
-  useEffect(() => {
+  // A layout effect: the history is asked for in the same task as the first render.
+  useLayoutEffect(() => {
     const el = box.current;
     if (el === null || events.length === 0 || octave === 0) return;
     let gone = false;
-    const width = Math.max(100, el.clientWidth);
+    const width = Math.max(100, hinted.current ? props.widthHint : el.clientWidth);
+    hinted.current = false;
     const bucketMs = bucketFor(windowMs, width);
     const series = events.map(() => new Buckets(bucketMs));
     const indexOf = new Map(events.map((e, i) => [e.public_id, i]));
@@ -136,6 +150,7 @@ export function LineChart(props: Props) {
         el.dataset['drawn'] = String(Math.round(performance.now()));
       }
     };
+    const liveDraw = throttledDraw(draw, LIVE_REDRAW_MS);
     const redraw = (): void => drawNextFrame(draw);
 
     const zoomTo = (from: number, to: number): void => {
@@ -166,7 +181,7 @@ export function LineChart(props: Props) {
       const s = series[i] as Buckets;
       if (pending !== null) for (const [ts, v] of points) pending.push([i, ts, v]);
       else for (const [ts, v] of points) s.add(ts, v);
-      if (zoom === null) redraw();
+      if (zoom === null) liveDraw.request();
     };
     // History covers [from, t) and the subscription ts > t - 1: no gap, no point twice (§7).
     const t = Date.now();
@@ -205,6 +220,7 @@ export function LineChart(props: Props) {
       clearInterval(slide);
       resize.disconnect();
       cancelDraw(draw);
+      liveDraw.cancel();
       cancelDraw(resizeToBox);
       void sub?.unsubscribe().catch(() => undefined);
       u.destroy();

@@ -1,35 +1,38 @@
 /**
  * The latest value of one event for a widget: `datapoints.latest` once, then the live stream,
- * shown at most once per animation frame (a stream of ten points a second renders ten times at
- * most, and a burst in one frame renders once).
+ * shown in an animation frame at most five times a second (a burst renders once).
  */
 import { useSignal, type Signal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import type { Points, ReadingsInfo } from '@telemetry-hub/client';
 import { live } from '../session.js';
 import type { Latest } from '../stat.js';
-import { cancelDraw, drawNextFrame } from './frame.js';
-import { request } from './requests.js';
+import { cancelDraw, drawNextFrame, throttledDraw } from './frame.js';
+
+/** A number changing faster than this is not read anyway. */
+const LIVE_REDRAW_MS = 200;
+import { latestOf } from './requests.js';
 
 export interface LatestState {
   latest: Signal<Latest | undefined>;
-  /** The first answer (a value, or none stored) has come. */
-  loaded: Signal<boolean>;
+  /** When the first answer (a value, or none stored) was shown (`performance.now()`); 0 before. */
+  loadedAt: Signal<number>;
 }
 
 export function useLatest(event: string): LatestState {
   const latest = useSignal<Latest | undefined>(undefined);
-  const loaded = useSignal(false);
+  const loadedAt = useSignal(0);
   useEffect(() => {
     let gone = false;
     let newest: Latest | undefined;
     const show = (): void => {
       if (!gone) latest.value = newest;
     };
+    const shown = throttledDraw(show, LIVE_REDRAW_MS);
     const take = (candidate: Latest): void => {
       if (newest !== undefined && candidate.ts < newest.ts) return;
       newest = candidate;
-      drawNextFrame(show);
+      shown.request();
     };
     const onPoints = (_e: string, points: Points, info: ReadingsInfo): void => {
       const p = points[points.length - 1];
@@ -42,19 +45,20 @@ export function useLatest(event: string): LatestState {
         sub = s;
         if (gone) void s.unsubscribe().catch(() => undefined);
       }, () => undefined);
-    request('datapoints.latest', { events: [event] }).then(
-      (r) => {
-        const p = r.items[0];
-        if (p !== undefined) take({ ts: p.ts, value: p.value, conflated: false });
-        loaded.value = true;
-      },
-      () => (loaded.value = true),
-    );
+    const loaded = (): void => {
+      drawNextFrame(() => {
+        if (!gone) loadedAt.value = Math.round(performance.now());
+      });
+    };
+    latestOf(event).then((p) => {
+      if (p !== undefined) take({ ts: p.ts, value: p.value, conflated: false });
+      loaded();
+    }, loaded);
     return () => {
       gone = true;
-      cancelDraw(show);
+      shown.cancel();
       void sub?.unsubscribe().catch(() => undefined);
     };
   }, [event]);
-  return { latest, loaded };
+  return { latest, loadedAt };
 }

@@ -14,6 +14,8 @@ interface Props {
   /** The dashboard's range, overriding the widget's own window; undefined: the widget's. */
   windowMs: number | undefined;
   canActuate: boolean;
+  /** The grid's width in pixels (0 before it is known). */
+  gridWidth: number;
 }
 
 export function WidgetBody(props: Props) {
@@ -24,7 +26,9 @@ export function WidgetBody(props: Props) {
   switch (widget.widget_type) {
     case 'line_chart': {
       const events = eventsOf(widget).flatMap((id) => eventsById.get(id) ?? []);
-      return <LineChart events={events} config={config} windowMs={props.windowMs ?? config.windowMs} />;
+      // The cell's width less the widget's padding; one column below gridstack's 640 px breakpoint.
+      const widthHint = props.gridWidth <= 0 ? 0 : Math.round((props.gridWidth < 640 ? props.gridWidth : (props.gridWidth * widget.w) / 12) - 30);
+      return <LineChart events={events} config={config} windowMs={props.windowMs ?? config.windowMs} widthHint={widthHint} />;
     }
     case 'gauge':
       return <GaugeWidget event={event} config={config} />;
