@@ -71,6 +71,8 @@ export class GapFill {
   private readonly base = new Map<string, number>();
   /** Nothing up to this epoch is owed by hubs not heard from (raised while the bus stays up). */
   private unheard = 0;
+  /** Per event, the snapshot of the last fill that read it: a later batch up to it came late, and was in the fill. */
+  private readonly filledTo = new Map<string, number>();
   /** Per publishing hub: the newest epoch heard from it, and when. */
   private readonly heard = new Map<string, { epoch: number; at: number }>();
   /** Hubs not heard from, back from an outage of their own: the epoch before their first unpublished commit. */
@@ -123,6 +125,7 @@ export class GapFill {
 
   unwatch(event: string): void {
     this.base.delete(event);
+    this.filledTo.delete(event);
   }
 
   /**
@@ -141,6 +144,12 @@ export class GapFill {
     this.saw(batch.epoch);
     if (this.running !== undefined) {
       this.hold(batch);
+      return;
+    }
+    const filled = this.filledTo.get(batch.event);
+    if (filled !== undefined && batch.epoch <= filled) {
+      // Published before a fill's snapshot, arrived after the fill: the fill had it.
+      this.stats.droppedDuplicates++;
       return;
     }
     this.hear(batch.hub, batch.epoch);
@@ -274,9 +283,12 @@ export class GapFill {
     }
     this.saw(outcome.snapshot);
     // Everything up to the snapshot is in; later commits come over the bus (or the next fill).
-    for (const [event, base] of this.base) if (base < outcome.snapshot) this.base.set(event, outcome.snapshot);
-    for (const h of this.heard.values()) if (h.epoch < outcome.snapshot) h.epoch = outcome.snapshot;
-    if (this.unheard < outcome.snapshot) this.unheard = outcome.snapshot;
+    for (const event of events) {
+      const base = this.base.get(event);
+      if (base === undefined) continue;
+      if (base < outcome.snapshot) this.base.set(event, outcome.snapshot);
+      this.filledTo.set(event, Math.max(outcome.snapshot, this.filledTo.get(event) ?? 0));
+    }
     if (outcome.truncated) {
       this.stats.lostEvents += events.length;
       this.options.lost(events);
