@@ -112,7 +112,8 @@ export function LineChart(props: Props) {
         },
         y: fixedY ? { range: [config.min as number, config.max as number] } : {},
       },
-      axes: [axis, { ...axis, size: 44 }],
+      // The y axis as wide as its longest label (1013.5 needs more room than 0.5).
+      axes: [axis, { ...axis, size: (_u, values) => 16 + 7 * Math.max(2, ...(values ?? []).map((v) => String(v).length)) }],
       series: seriesOpts,
       bands,
       hooks: {
