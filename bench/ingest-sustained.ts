@@ -34,6 +34,7 @@ const opts = flags({
   prefill: '0',
   days: '7',
   'fixed-rate': '0',
+  burst: '5',
   devices: '',
   points: '',
   window: '4',
@@ -53,6 +54,8 @@ const seconds = Number(opts.seconds);
 const eventCount = Number(opts.events);
 const days = Number(opts.days);
 const queryRuns = Number(opts.queries);
+/** --fixed-rate: seconds of full-speed ingest after the fixed pace, on the same hub (0: none). */
+const burstSeconds = Number(opts.burst);
 const DAY_MS = 86_400_000;
 
 interface Context {
@@ -237,7 +240,13 @@ async function runQueries(client: Awaited<ReturnType<typeof connect>>, event: st
 }
 
 /** D device sockets, W messages in flight each, each message's points in time order after the last. */
-async function runHub(target: BenchHub, tokens: { token: string; events: string[] }[], seqBase: number, runSeconds = seconds) {
+async function runHub(
+  target: BenchHub,
+  tokens: { token: string; events: string[] }[],
+  seqBase: number,
+  runSeconds = seconds,
+  shape = { points: pointsPerMessage, channels: Math.min(eventCount, 100) },
+) {
   const latency = new Latencies();
   let acked = 0;
   const started = performance.now();
@@ -250,12 +259,12 @@ async function runHub(target: BenchHub, tokens: { token: string; events: string[
       const sentAt = new Map<number, number>();
       let nextId = 1;
       let inFlight = 0;
-      const channels = Array.from({ length: Math.min(eventCount, 100) }, (_, i) => `"ch${i}"`);
+      const channels = Array.from({ length: shape.channels }, (_, i) => `"ch${i}"`);
       // Points 10 µs apart; devices interleave. Frames are built as text: cheap for the client.
       const frame = (id: number): string => {
-        const t0 = base + ((id * pointsPerMessage) / 100) + d / 1000;
+        const t0 = base + ((id * shape.points) / 100) + d / 1000;
         const points: string[] = [];
-        for (let i = 0; i < pointsPerMessage; i++) points.push(`{"channel":${channels[i % channels.length]},"value":${i % 977},"ts":${(t0 + i / 100).toFixed(3)}}`);
+        for (let i = 0; i < shape.points; i++) points.push(`{"channel":${channels[i % channels.length]},"value":${i % 977},"ts":${(t0 + i / 100).toFixed(3)}}`);
         return `{"id":${id},"op":"ingest","data":{"seq":${seqBase + id},"points":[${points.join(',')}]}}`;
       };
       await new Promise<void>((resolve, reject) => {
@@ -405,6 +414,9 @@ async function runFixedRate(tokens: { token: string; events: string[] }[], conte
     ack_max_by_second_ms: bySecond.map((l) => round(l.summary().max)),
   };
   if (sentAt.size > 0 || failed > 0) process.exitCode = 1;
+  // The same hub at full speed right after: the writer's other mode (large batches, two connections).
+  const burst = burstSeconds > 0 ? await runBurst(tokens) : undefined;
+  Object.assign(result, burst === undefined ? {} : { burst });
   if (opts.json) console.log(JSON.stringify(result));
   else {
     console.log(`bench:ingest --fixed-rate — ${result.machine}; PostgreSQL ${result.postgres}; load average at start ${load.join(' ')}`);
@@ -420,11 +432,39 @@ async function runFixedRate(tokens: { token: string; events: string[] }[], conte
         Object.entries(stages).map(([stage, q]) => ({ 'inside the hub, ms': stage, p50: q.p50, p99: q.p99, max: q.max })),
       ),
     );
+    if (burst !== undefined) {
+      console.log(
+        `then full speed on the same hub (${burst.devices} devices × 1000-point messages, window ${window}, ${burstSeconds} s): ${burst.rows_per_s} rows/s, ` +
+          `ack p50 ${burst.ack_p50_ms} ms, p99 ${burst.ack_p99_ms} ms; COPY transactions ${burst.copy_batches}, ${burst.copy_batch_rows_avg} rows each; ` +
+          `commit-order wait p50 ${burst.order_p50_ms} ms (> 0: two connections pipelined)`,
+      );
+    }
     console.log(`load generator: event-loop delay p99 ${result.client_loop_delay_p99_ms} ms, max ${result.client_loop_delay_max_ms} ms; sends over 5 ms late ${lateSends}`);
     console.log(
       `COPY transactions: ${batches}, ${result.copy_batch_rows_avg} rows and ${result.copy_ms_avg} ms each on average; over 10 ms: ${(100 * result.copy_over_10ms).toFixed(1)} %, over 25 ms: ${(100 * result.copy_over_25ms).toFixed(1)} %`,
     );
   }
+}
+
+/** Full speed for `burstSeconds` (8 devices, 1000-point messages): batch sizes and the pipeline in that mode. */
+async function runBurst(tokens: { token: string; events: string[] }[]) {
+  const scrape = async (): Promise<string> => (await fetch(`${hub.baseUrl}/metrics`)).text();
+  const counter = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const before = await scrape();
+  const burstTokens = tokens.slice(0, 8);
+  const run = await runHub(hub, burstTokens, 1_000_000, burstSeconds, { points: 1000, channels: Math.min(10, eventCount) });
+  const after = await scrape();
+  const batches = counter(after, 'hub_copy_batch_rows_count') - counter(before, 'hub_copy_batch_rows_count');
+  const rows = counter(after, 'hub_copy_batch_rows_sum') - counter(before, 'hub_copy_batch_rows_sum');
+  return {
+    devices: burstTokens.length,
+    rows_per_s: Math.round(run.rowsPerS),
+    ack_p50_ms: round(run.latency.p50),
+    ack_p99_ms: round(run.latency.p99),
+    copy_batches: batches,
+    copy_batch_rows_avg: Math.round(rows / batches),
+    order_p50_ms: stageSummary(after).order?.p50 ?? 0,
+  };
 }
 
 /** The upper bound (ms) of the `hub_ws_request_seconds{op="ingest"}` bucket holding the 99th percentile. */

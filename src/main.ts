@@ -151,7 +151,9 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     await rulesEngine.reload();
     metrics.ruleStats = () => ({ ...rulesEngine.stats, rules: rulesEngine.ruleCount });
     // The writer's transactions, plus one for reading seq marks.
-    const copyPool = createPool(database.url, { max: DEFAULT_WRITER_OPTIONS.connections + 1, applicationName: 'telemetry-hub-copy' });
+    // Kept open when idle: a device's first message after a quiet spell would otherwise wait for
+    // a connection to be made and authenticated.
+    const copyPool = createPool(database.url, { max: DEFAULT_WRITER_OPTIONS.connections + 1, applicationName: 'telemetry-hub-copy', idleTimeoutMs: 0 });
     copyPool.on('error', (err) => log.warn({ err }, 'idle COPY connection lost'));
     started.push(() => copyPool.end());
     const queue = new IngestQueue(config.queueCapacity, senderLimits(config));

@@ -9,6 +9,8 @@ export interface PoolOptions {
   applicationName?: string;
   /** Statements running longer are cancelled by the server (no user's query runs forever). */
   statementTimeoutMs?: number;
+  /** An idle connection is closed after this (default 30 s; 0: kept open). */
+  idleTimeoutMs?: number;
 }
 
 /** A pool that fails fast (5 s) when the server cannot be reached, instead of hanging. */
@@ -17,7 +19,7 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     connectionString: url,
     max: options.max ?? 10,
     connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
     application_name: options.applicationName ?? 'telemetry-hub',
     ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
     // A socket that dies silently (network partition) is noticed instead of hanging a query forever.

@@ -113,13 +113,20 @@ describe('a hub killed with SIGKILL while a rule matches every point', () => {
       cooldown_seconds: 0,
     });
     const devices = await Promise.all(Array.from({ length: 3 }, () => connect(hub.port, token)));
-    const streams = devices.map((client, i) => streamPoints(client, { event, base: i * 10_000_000, pointsPerMessage: 50, window: 4, durationMs: 60_000 }));
-    // Kill it mid-stream, once a few hundred points are in (however loaded the machine is).
+    let ackedSoFar = 0;
+    const onAck = (values: number[]): void => void (ackedSoFar += values.length);
+    const streams = devices.map((client, i) =>
+      streamPoints(client, { event, base: i * 10_000_000, pointsPerMessage: 50, window: 4, durationMs: 60_000, onAck }),
+    );
+    // Kill it mid-stream, once a few hundred points are in and some acks have come back (however
+    // loaded the machine is: the first batch may hold every message in flight, committed at once
+    // and stored before its acks arrive).
     const check0 = new pg.Client({ connectionString: database.url });
     await check0.connect();
     await expect
       .poll(async () => Number((await check0.query('SELECT count(*) FROM datapoints WHERE event_public_id = $1', [event])).rows[0].count), { timeout: 30_000, interval: 100 })
       .toBeGreaterThan(300);
+    await expect.poll(() => ackedSoFar, { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
     await check0.end();
     await hub.stop('SIGKILL');
     const acked = (await Promise.all(streams)).flatMap((r) => r.acked);

@@ -23,6 +23,8 @@ export interface StreamOptions {
   durationMs: number;
   /** Send `seq` (1, 2, …). */
   withSeq?: boolean;
+  /** Called with each acknowledged message's values, as the acks arrive. */
+  onAck?: (values: number[]) => void;
 }
 
 export async function streamPoints(client: HubClient, o: StreamOptions): Promise<StreamResult> {
@@ -40,6 +42,7 @@ export async function streamPoints(client: HubClient, o: StreamOptions): Promise
       try {
         await client.request('ingest', data, 20_000);
         acked.push(...values);
+        o.onAck?.(values);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code === 'busy') {
