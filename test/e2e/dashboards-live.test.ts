@@ -37,19 +37,27 @@ async function dashboard(name: string, widgets: Rec[]): Promise<string> {
   return d.public_id as string;
 }
 
+/** What the page script below uses of the DOM (this project's tests compile without the DOM lib). */
+interface PageGlobals {
+  document: { querySelector(selector: string): { getAttribute(name: string): string | null } | null };
+  MutationObserver: new (callback: () => void) => { observe(target: unknown, options: unknown): void; disconnect(): void };
+}
+
 /** Resolves (in the page) with Date.now() at the moment `selector`'s `attr` becomes `value`. */
 function seenAt(page: Page, selector: string, attr: string, value: string): Promise<number> {
   return page.evaluate(
     ([sel, a, v]) =>
       new Promise<number>((resolve) => {
-        const el = document.querySelector(sel as string) as HTMLElement;
+        const g = globalThis as unknown as PageGlobals;
+        const el = g.document.querySelector(sel as string);
+        if (el === null) throw new Error(`no ${sel as string}`);
         const check = (): boolean => {
           if (el.getAttribute(a as string) !== v) return false;
           resolve(Date.now());
           return true;
         };
         if (check()) return;
-        const watch = new MutationObserver(() => {
+        const watch = new g.MutationObserver(() => {
           if (check()) watch.disconnect();
         });
         watch.observe(el, { attributes: true, attributeFilter: [a as string] });

@@ -63,7 +63,7 @@ export async function logIn(browser: Browser, baseUrl: string, username: string,
   await page.fill('input[name=username]', username);
   await page.fill('input[name=password]', password);
   await page.click('#login button');
-  await page.waitForFunction(() => document.getElementById('status')?.textContent === 'connected', undefined, { timeout: WAIT });
+  await page.locator('#status:text-is("connected")').waitFor({ timeout: WAIT });
   return { page, errors, sent, close: () => context.close() };
 }
 

@@ -58,7 +58,7 @@ describe('the demo dashboard', () => {
       const widgets = (await c.request<Rec>('dashboard_widgets.list', { page_size: 100, filter: { dashboard_public_id: dashboards.items[0].public_id } })).items;
       const types = new Set(widgets.map((w: Rec) => w.widget_type));
       expect([...types].sort()).toEqual(['actuator_toggle', 'gauge', 'line_chart', 'stat_card']);
-      const events = new Map((await c.request<Rec>('events.list', { page_size: 100 })).items.map((e: Rec) => [e.public_id, e]));
+      const events = new Map<string, Rec>((await c.request<Rec>('events.list', { page_size: 100 })).items.map((e: Rec) => [e.public_id as string, e]));
       // Every widget names a demo event; a chart draws two; the actuators are an actuator and a range.
       for (const w of widgets) expect(events.get(w.event_public_id)?.name).toMatch(/^demo_/);
       expect(widgets.some((w: Rec) => w.widget_type === 'line_chart' && w.config.events?.length === 1)).toBe(true);
