@@ -165,6 +165,39 @@ describe.runIf(CAN_RUN)('editing dashboards in the web app', () => {
     expect(s.errors).toEqual([]);
     await s.close();
   }, 120_000);
+
+  it("shows an operator someone else's global dashboard without edit controls, its actuators usable", async () => {
+    const operator = await h.userWithRole('operator');
+    const s = await logIn(browser, h.baseUrl, operator.user.username as string, operator.password);
+    const { page } = s;
+    await page.click('nav[aria-label=sections] a[href="#/dashboards"]');
+    // An operator may create dashboards, and change only its own.
+    await page.locator('#new-dashboard').waitFor({ timeout: WAIT });
+    const row = page.locator('#dashboard-list tbody tr', { hasText: 'Workshop A' });
+    await row.waitFor({ timeout: WAIT });
+    expect(await row.locator('button').count()).toBe(0);
+    await row.locator('a').click();
+    await waitDrawn(page, 4);
+    expect(await page.locator('#add-widget, #edit-layout').count()).toBe(0);
+    expect(await item(page, 'Vent').locator('[role=switch]').isEnabled()).toBe(true);
+    expect(s.errors).toEqual([]);
+    await s.close();
+  }, 120_000);
+
+  it('draws a dashboard in one column at phone width', async () => {
+    const s = await logIn(browser, h.baseUrl, 'admin', ADMIN_PASSWORD, { width: 390, height: 844 });
+    const { page } = s;
+    await page.click('nav[aria-label=sections] a[href="#/dashboards"]');
+    await page.locator('#dashboard-list a', { hasText: 'Workshop A' }).click();
+    await waitDrawn(page, 4);
+    const grid = (await page.locator('.grid-stack').boundingBox())!;
+    const widths = await page.locator('.grid-stack-item').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width));
+    expect(widths).toHaveLength(4);
+    for (const w of widths) expect(w).toBeGreaterThan(grid.width * 0.9);
+    await screenshot(page, 'dashboards-phone');
+    expect(s.errors).toEqual([]);
+    await s.close();
+  }, 120_000);
 });
 
 async function dashboardIdOf(page: Page): Promise<string> {
