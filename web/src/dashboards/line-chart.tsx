@@ -218,6 +218,7 @@ export function LineChart(props: Props) {
     resize.observe(el);
     return () => {
       gone = true;
+      zoomed.value = false;
       clearInterval(slide);
       resize.disconnect();
       cancelDraw(draw);

@@ -4,14 +4,15 @@
  * and its 403 is shown as a message. @see PROTOCOL.md §2
  */
 import type { DashboardRecord } from '@telemetry-hub/client';
-import { call, canWrite, isAdmin, role } from '../session.js';
+import { call, canWrite, isAdmin, role, username } from '../session.js';
 
-let me: { role: string | null; id: Promise<string | null> } | undefined;
+let me: { who: string; id: Promise<string | null> } | undefined;
 
-/** The user's public_id (asked once per session role). */
+/** The user's public_id (asked once per login: another user, or a new role, asks again). */
 export function myId(): Promise<string | null> {
-  if (me === undefined || me.role !== role.value) {
-    me = { role: role.value, id: call('auth.me', {}).then((r) => r.user.public_id, () => null) };
+  const who = `${username.value ?? ''}:${role.value ?? ''}`;
+  if (me === undefined || me.who !== who) {
+    me = { who, id: call('auth.me', {}).then((r) => r.user.public_id, () => null) };
   }
   return me.id;
 }
