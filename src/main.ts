@@ -32,7 +32,7 @@ import { SequenceStore } from './ingest/sequences.js';
 import { LiveService } from './live/live-service.js';
 import { LocalBus, type LiveBus } from './live/bus.js';
 import { NatsBus } from './live/bus-nats.js';
-import { CommitLog, missedCommits, purgeCommitLog, readEpoch } from './db/commit-log.js';
+import { COMMIT_LOG_KEEP_MS, CommitLog, missedCommits, purgeCommitLog, readEpoch } from './db/commit-log.js';
 import { buildOpRegistry } from './domain/all-ops.js';
 import { startDemo } from './domain/demo.js';
 import { FileStore } from './domain/file-store.js';
@@ -193,6 +193,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       natsBus.enableGapFill(
         { readEpoch: () => readEpoch(livePool), missed: (q, onChunk) => missedCommits(livePool, q, onChunk) },
         (events) => live.missedAcrossHubs(events),
+        COMMIT_LOG_KEEP_MS,
       );
       const purgeCommits = setInterval(() => {
         purgeCommitLog(livePool).catch((err: unknown) => log.warn({ err }, 'purging the commit log failed'));

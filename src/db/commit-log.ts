@@ -68,43 +68,48 @@ export interface MissedRow {
   value: number;
 }
 
-export interface MissedOutcome {
-  /** The last epoch the snapshot holds: later commits are not in the fill. */
-  snapshot: number;
-  /** Commits after `after` were purged from the log already: the fill is not exact. */
-  truncated: boolean;
-}
+/** Where each hub's missed commits start: the epoch after which they are read, by hub. */
+export type HubBounds = (hubs: readonly string[]) => Map<string, number>;
 
 /**
- * Streams the points of `events` committed by hubs other than `me` with epoch in
- * (`after`, snapshot], in commit order (within a commit, in its COPY order), chunk by chunk.
+ * Streams the points of `events` committed by hubs other than `me`, each hub's after the bound
+ * `bounds` gives it and up to the snapshot, in commit order (within a commit, in its COPY
+ * order), chunk by chunk. The hubs are those in the log (a skip scan of its (hub, epoch) index),
+ * each read by its own index range, so a quiet hub costs nothing. Returns the snapshot's epoch.
  */
 export async function missedCommits(
   pool: Pool,
-  q: { after: number; events: readonly string[]; me: string },
+  q: { events: readonly string[]; me: string; bounds: HubBounds },
   onChunk: (rows: MissedRow[]) => void | Promise<void>,
-): Promise<MissedOutcome> {
+): Promise<{ snapshot: number }> {
   const { client, release } = await checkout(pool);
   let failed: Error | undefined;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows } = await client.query<{ epoch: string; oldest: string | null }>(
-      'SELECT (SELECT epoch FROM ingest_epoch LIMIT 1) AS epoch, (SELECT min(epoch) FROM ingest_commits) AS oldest',
-    );
+    const { rows } = await client.query<{ epoch: string }>('SELECT epoch FROM ingest_epoch LIMIT 1');
     const snapshot = Number(rows[0]?.epoch ?? 0);
-    const oldest = rows[0]?.oldest === null || rows[0]?.oldest === undefined ? null : Number(rows[0].oldest);
-    // Every commit of several hubs has its row; a hole right after `after` is a purged stretch.
-    const truncated = snapshot > q.after && (oldest === null || oldest > q.after + 1);
-    if (snapshot > q.after && q.events.length > 0) {
+    const listed = await client.query<{ hub: string }>(
+      `WITH RECURSIVE hubs(hub) AS (
+         (SELECT hub FROM ingest_commits ORDER BY hub LIMIT 1)
+         UNION ALL
+         SELECT (SELECT c.hub FROM ingest_commits c WHERE c.hub > hubs.hub ORDER BY c.hub LIMIT 1) FROM hubs WHERE hubs.hub IS NOT NULL
+       )
+       SELECT hub FROM hubs WHERE hub IS NOT NULL AND hub <> $1`,
+      [q.me],
+    );
+    const bounds = q.bounds(listed.rows.map((r) => r.hub));
+    const hubs = [...bounds.keys()];
+    const after = hubs.map((h) => bounds.get(h) as number);
+    if (hubs.length > 0 && q.events.length > 0) {
       await client.query(
         `DECLARE missed NO SCROLL CURSOR FOR
            SELECT c.epoch, c.hub, d.event_public_id AS event, (extract(epoch FROM d."timestamp") * 1000)::float8 AS ts, d.value
-             FROM ingest_commits c
-             JOIN datapoints d
-               ON d.commit_batch = c.batch AND d."timestamp" BETWEEN c.min_ts AND c.max_ts
-            WHERE c.epoch > $1 AND c.epoch <= $2 AND c.hub <> $3 AND d.event_public_id = ANY($4::uuid[])
+             FROM unnest($1::text[], $2::bigint[]) AS b(hub, after)
+             JOIN ingest_commits c ON c.hub = b.hub AND c.epoch > b.after AND c.epoch <= $3
+             JOIN datapoints d ON d.commit_batch = c.batch AND d."timestamp" BETWEEN c.min_ts AND c.max_ts
+            WHERE d.event_public_id = ANY($4::uuid[])
             ORDER BY c.epoch, d.id`,
-        [q.after, snapshot, q.me, q.events],
+        [hubs, after, snapshot, q.events],
       );
       for (;;) {
         const chunk = await client.query<{ epoch: string; hub: string; event: string; ts: number; value: number }>(`FETCH ${FILL_CHUNK} FROM missed`);
@@ -113,7 +118,7 @@ export async function missedCommits(
       }
     }
     await client.query('COMMIT');
-    return { snapshot, truncated };
+    return { snapshot };
   } catch (err) {
     failed = err instanceof Error ? err : new Error(String(err));
     await client.query('ROLLBACK').catch(() => undefined);

@@ -375,7 +375,11 @@ export const ingestCommits = pgTable(
     max_ts: tstz('max_ts').notNull(),
     committed_at: tstz('committed_at').notNull().defaultNow(),
   },
-  (t) => [index('ix_ingest_commits_committed_at').on(t.committed_at)],
+  (t) => [
+    index('ix_ingest_commits_committed_at').on(t.committed_at),
+    // The gap fill reads each hub's commits after its own bound, and lists the hubs (skip scan).
+    index('ix_ingest_commits_hub_epoch').on(t.hub, t.epoch),
+  ],
 );
 
 /** Numbers hub processes as they start: a batch id is `number * 2^32 + the hub's own count`. */

@@ -17,12 +17,13 @@
  * `error` (for /healthz) and comes back to `ok` when the client reconnects. Nothing is queued
  * for NATS meanwhile (memory would grow with the outage).
  *
- * The gap after an outage is filled from PostgreSQL (gap-fill.ts, with the commit log of
- * src/db/commit-log.ts): when this hub's connection comes back, and when another hub's does —
- * a hub that could not publish says so first thing on reconnecting (`resync`, before any new
- * batch), and every hub publishes a `mark` each second (the epoch of its last published commit)
- * so the others know how far they have heard it. JetStream was not simpler: a hub cut off from
- * NATS cannot publish into it either, and PostgreSQL has every commit anyway.
+ * The gap of an outage is filled from PostgreSQL (gap-fill.ts, with the commit log of
+ * src/db/commit-log.ts): every hub publishes a `mark` each second (the epoch of its last
+ * published commit), says `resync` first thing when its connection comes back, and reads back
+ * the other hubs' commits it is owed when its own connection comes back, on another hub's
+ * resync, while a hub's marks are overdue (or its own link is down), and every minute. JetStream
+ * was not simpler: a hub cut off from NATS cannot publish into it either, and PostgreSQL has
+ * every commit anyway.
  * @see PROTOCOL.md §7, §15
  */
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -68,8 +69,14 @@ export interface BusStats {
 
 /** How often a hub publishes its mark (the epoch of its last published commit). */
 const MARK_MS = 1000;
-/** How often the bases of the gap fill are raised while the bus stays up (an epoch read one period before). */
-const RAISE_BASE_MS = 2000;
+/** A hub whose mark is this late is read from PostgreSQL (cut off, or dead). */
+const MARK_OVERDUE_MS = 3000;
+/** ... and forgotten after this long (dead, most likely; the minute's fill still reads it). */
+const MARK_FORGET_MS = 60_000;
+/** While the bus is down, other hubs' commits are read from PostgreSQL this often. */
+const POLL_WHILE_DOWN_MS = 2000;
+/** A fill every so often keeps the bounds fresh (and catches what nothing else triggered). */
+const ROUTINE_FILL_MS = 60_000;
 
 export class NatsBus implements LiveBus {
   private readonly handlers: ((batch: LiveBatch) => void)[] = [];
@@ -85,12 +92,8 @@ export class NatsBus implements LiveBus {
   private lastPublished = 0;
   private lastMarked = -1;
   private lastMarkAt = 0;
-  /** Set while commits cannot be published: the epoch before the first one. */
-  private unpublishedAfter: number | undefined;
   private timers: NodeJS.Timeout[] = [];
-  /** An epoch read while the bus was up, and when: raised into the bases one period later. */
-  private baseCandidate: { epoch: number; at: number } | undefined;
-  private upSince = 0;
+  private lastPoll = 0;
   readonly prefix: string;
   readonly stats: BusStats = { published: 0, received: 0, lagMsSum: 0, reconnects: 0 };
 
@@ -168,7 +171,6 @@ export class NatsBus implements LiveBus {
   private setState(state: BusState): void {
     if (state === this.current) return;
     if (state === 'ok') this.comeBack();
-    else this.baseCandidate = undefined;
     this.current = state;
     for (const handler of this.stateHandlers) handler(state);
   }
@@ -182,11 +184,8 @@ export class NatsBus implements LiveBus {
     this.gapFill?.saw(batch.epoch);
     const nc = this.nc;
     // While NATS is down nothing is queued for it: the other hubs read these commits back from
-    // PostgreSQL when it returns (our resync tells them from where).
-    if (nc === undefined || this.current !== 'ok') {
-      this.unpublishedAfter ??= Math.max(0, batch.epoch - 1);
-      return;
-    }
+    // PostgreSQL (our marks are overdue meanwhile, and our resync follows our return).
+    if (nc === undefined || this.current !== 'ok') return;
     this.lastPublished = batch.epoch;
     for (const [event, points] of batch.byEvent) {
       const wire: WireBatch = { h: this.options.hubId, e: batch.epoch, p: points, t: Date.now() };
@@ -223,10 +222,11 @@ export class NatsBus implements LiveBus {
    * Fills the gaps of outages from PostgreSQL (PROTOCOL.md §15): `lost` gets the events whose
    * missed points could not all be found (the commit log was purged past the outage).
    */
-  enableGapFill(source: MissedCommitsSource, lost: (events: string[]) => void): void {
+  enableGapFill(source: MissedCommitsSource, lost: (events: string[]) => void, keepMs: number): void {
     const fill = new GapFill({
       me: this.options.hubId,
       source,
+      keepMs,
       deliver: (batch) => this.deliver(batch),
       lost,
       onError: (err) => this.options.log.warn({ err }, 'bus: reading missed commits failed; retrying'),
@@ -238,33 +238,42 @@ export class NatsBus implements LiveBus {
       fill.mark(m.h, m.e);
     });
     this.control('resync', (data) => {
-      const m = unpack(data) as { h: string; after: number };
-      this.options.log.info({ hub: m.h, after: m.after }, 'bus: another hub is back; reading its commits we missed');
-      fill.resync(m.h, m.after);
+      const m = unpack(data) as { h: string };
+      this.options.log.info({ hub: m.h }, 'bus: another hub is back; reading its commits we missed');
+      fill.fill();
     });
     const mark = setInterval(() => {
       const now = Date.now();
-      if (this.lastPublished === this.lastMarked && now - this.lastMarkAt < 60_000) return;
+      if (this.lastPublished === this.lastMarked && now - this.lastMarkAt < MARK_FORGET_MS / 2) return;
       if (this.publishControl('mark', pack({ h: this.options.hubId, e: this.lastPublished }))) {
         this.lastMarked = this.lastPublished;
         this.lastMarkAt = now;
       }
     }, MARK_MS);
-    const raise = setInterval(() => {
-      if (this.current !== 'ok') return;
-      const candidate = this.baseCandidate;
-      if (candidate !== undefined && candidate.at >= this.upSince) fill.raiseBase(candidate.epoch);
-      const at = Date.now();
-      source.readEpoch().then(
-        (epoch) => {
-          if (this.current === 'ok') this.baseCandidate = { epoch, at };
-        },
-        () => undefined,
-      );
-    }, RAISE_BASE_MS);
-    mark.unref();
-    raise.unref();
-    this.timers.push(mark, raise);
+    const watchdog = setInterval(() => {
+      if (this.watched.size === 0 || fill.busy) return;
+      const now = Date.now();
+      if (this.current !== 'ok') {
+        // Our own link is down: the other hubs' commits come from PostgreSQL meanwhile.
+        if (now - this.lastPoll >= POLL_WHILE_DOWN_MS) {
+          this.lastPoll = now;
+          fill.fill();
+        }
+        return;
+      }
+      for (const hub of fill.overdue(MARK_FORGET_MS)) fill.forget(hub);
+      if (fill.overdue(MARK_OVERDUE_MS).length > 0 && now - this.lastPoll >= POLL_WHILE_DOWN_MS) {
+        this.lastPoll = now;
+        fill.fill();
+      }
+    }, MARK_MS);
+    const routine = setInterval(() => {
+      if (this.watched.size > 0) fill.fill();
+    }, ROUTINE_FILL_MS);
+    for (const timer of [mark, watchdog, routine]) {
+      timer.unref();
+      this.timers.push(timer);
+    }
   }
 
   /** What the gap fill did (metrics). */
@@ -278,19 +287,17 @@ export class NatsBus implements LiveBus {
   }
 
   /**
-   * The connection is (back) up: first tell the others which of our commits never went out
-   * (before any new batch: NATS keeps our messages in order), then read what we missed.
+   * The connection is (back) up: first tell the others (before any new batch: NATS keeps our
+   * messages in order) — what we published while the link was dying may never have arrived —
+   * then read what we missed.
    */
   private comeBack(): void {
-    this.upSince = Date.now();
-    const after = this.unpublishedAfter;
-    this.unpublishedAfter = undefined;
     const nc = this.nc;
-    if (after !== undefined && nc !== undefined && this.gapFill !== undefined) {
+    if (nc !== undefined && this.gapFill !== undefined) {
       const h = headers();
       h.set('hub', this.options.hubId);
       try {
-        nc.publish(`${this.prefix}.control.resync`, pack({ h: this.options.hubId, after }), { headers: h });
+        nc.publish(`${this.prefix}.control.resync`, pack({ h: this.options.hubId }), { headers: h });
       } catch (err) {
         this.options.log.warn({ err }, 'bus: resync could not be published');
       }

@@ -1,28 +1,30 @@
 /**
  * No gap when the bus blips (PROTOCOL.md §15): the commits of other hubs that this hub's
- * subscribers missed while NATS was away are read back from PostgreSQL (src/db/commit-log.ts),
- * in commit order, and handed to the fan-out as if they had come over the bus: none twice, none
- * lost.
+ * subscribers missed — NATS away here or there, a link dead without a word, a hub cut off or
+ * dead — are read back from PostgreSQL (src/db/commit-log.ts) in commit order and handed to
+ * the fan-out as if they had come over the bus: none twice, none lost, each hub's in its order.
  *
- * What it knows:
- * - per publishing hub, `heard`: the newest epoch that came from it (a batch, or the mark it
- *   publishes every second), or that a fill covered. NATS keeps one connection's messages in
- *   order, so every commit of that hub up to `heard` that we subscribe to has arrived.
+ * What it keeps, exactly:
+ * - per watched event and publishing hub, `last`: the epoch of the last commit of that hub
+ *   handed on for the event. A hub's commits reach us in its commit order, from the bus or from
+ *   a fill, so a batch at or below `last` is one we had: dropped. (Per event: a commit of two
+ *   events comes as two messages, and a link may die between them.)
+ * - per publishing hub, `mark`: the epoch up to which it has published every commit of its own,
+ *   from the mark it publishes each second (NATS keeps one connection's messages in order, so
+ *   everything it published before the mark has reached us).
  * - per watched event, `base`: the global epoch once our NATS subscription to it was in effect
- *   (earlier commits are not owed to its subscribers), raised by each fill's snapshot.
- * - for hubs not heard from yet, `unheard`: an epoch read seconds earlier while the bus stayed
- *   up (those commits were published long since), raised every few seconds; and for such a hub
- *   back from an outage of its own, the epoch before its first unpublished commit (its resync).
- * Missed, for event X and hub A: commits after max(base[X], heard[A]) — or, for a hub not heard
- * from, after max(base[X], min(unheard, resync[A])).
+ *   (earlier commits are not owed to its subscribers), raised to each fill's snapshot (a fill
+ *   reads everything owed up to its snapshot: it skips nothing).
+ * Owed, for event X and hub A: A's commits of X after max(base[X], last[X][A], mark[A]).
  *
- * When it fills: when this hub's NATS connection comes back, and when another hub's does (its
- * resync). While a fill runs, batches from the bus are held; after it, those of its snapshot are
- * dropped (the fill had them) and the rest go on in order.
+ * When it fills: when this hub's NATS connection comes back; when another hub says it is back
+ * (its resync); when a hub's mark is overdue (NATS away here, or that hub cut off or dead: its
+ * commits come from PostgreSQL meanwhile); and every minute, which keeps the bounds fresh. While
+ * a fill runs, what comes over the bus is held, then handled as usual (duplicates dropped).
  *
- * Like centrifuge's recovery (offset + epoch per channel, "recovered: false" once the history is
- * gone): a fill that cannot be exact (the commit log was purged past the outage) says which
- * events lost points, and their subscribers are closed with 1013 to resume with `since`.
+ * Like centrifuge's recovery ("recovered: false" once the history is gone): where the commit
+ * log may have been purged past a bound, or fills keep failing, the events are reported lost
+ * and their subscribers closed with 1013 to resume with `since`.
  * @see PROTOCOL.md §7, §15
  */
 import type { LiveBatch, Point } from './fanout.js';
@@ -39,9 +41,9 @@ export interface RemoteBatch {
 export interface MissedCommitsSource {
   readEpoch(): Promise<number>;
   missed(
-    q: { after: number; events: readonly string[]; me: string },
+    q: { events: readonly string[]; me: string; bounds: (hubs: readonly string[]) => Map<string, number> },
     onChunk: (rows: { epoch: number; hub: string; event: string; ts: number; value: number }[]) => void | Promise<void>,
-  ): Promise<{ snapshot: number; truncated: boolean }>;
+  ): Promise<{ snapshot: number }>;
 }
 
 export interface GapFillOptions {
@@ -49,12 +51,17 @@ export interface GapFillOptions {
   readonly source: MissedCommitsSource;
   /** Hands a batch to the local fan-out. */
   readonly deliver: (batch: LiveBatch) => void;
-  /** Events whose missed points could not all be found: their subscribers must resume with `since`. */
+  /** Events whose missed points could not all be read back: their subscribers must resume with `since`. */
   readonly lost: (events: string[]) => void;
   readonly onError: (err: unknown) => void;
+  /** How long commit rows are kept: a bound older than this (less a margin) may have lost rows. */
+  readonly keepMs: number;
   /** Most points held while a fill runs; past it they are dropped and the next fill reads them. */
   readonly maxHeldPoints?: number;
   readonly retryMs?: number;
+  /** A fill failing for this long gives up: its events are reported lost. */
+  readonly giveUpMs?: number;
+  readonly now?: () => number;
 }
 
 export interface GapFillStats {
@@ -65,39 +72,36 @@ export interface GapFillStats {
 }
 
 const DEFAULT_MAX_HELD = 200_000;
+/** A bound this close to the log's age is treated as possibly purged. */
+const PURGE_MARGIN_MS = 5 * 60_000;
+
+interface Stamp {
+  epoch: number;
+  /** When it was learned (wall clock, ms): how old the bound is against the log's age. */
+  at: number;
+}
+
+type Held = { kind: 'batch'; batch: RemoteBatch } | { kind: 'mark'; hub: string; epoch: number };
 
 export class GapFill {
-  /** Per watched event: nothing up to this epoch is owed to its subscribers. */
-  private readonly base = new Map<string, number>();
-  /** Nothing up to this epoch is owed by hubs not heard from (raised while the bus stays up). */
-  private unheard = 0;
-  /** Per event, the snapshot of the last fill that read it: a later batch up to it came late, and was in the fill. */
-  private readonly filledTo = new Map<string, number>();
-  /** Per publishing hub: the newest epoch heard from it, and when. */
-  private readonly heard = new Map<string, { epoch: number; at: number }>();
-  /** Hubs not heard from, back from an outage of their own: the epoch before their first unpublished commit. */
-  private readonly from = new Map<string, number>();
-  /** The newest epoch this hub has seen (own commits and remote ones): a base until the real one is read. */
+  private readonly base = new Map<string, Stamp>();
+  private readonly last = new Map<string, Map<string, Stamp>>();
+  private readonly marks = new Map<string, Stamp>();
+  /** The newest epoch this hub has seen: the base of a new watch until the real one is read. */
   private known = 0;
-  private held: RemoteBatch[] = [];
+  private held: Held[] = [];
   private heldPoints = 0;
   /** Bases being read: a fill waits for them (a base still at 0 would read the whole log). */
   private readonly reading = new Set<Promise<void>>();
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  private readonly now: () => number;
   readonly stats: GapFillStats = { fills: 0, filledPoints: 0, droppedDuplicates: 0, lostEvents: 0 };
 
   constructor(private readonly options: GapFillOptions) {
-    // Until this is read, `known` (the base of a new watch) would be 0.
-    const reading: Promise<void> = options.source
-      .readEpoch()
-      .then(
-        (epoch) => this.saw(epoch),
-        (err: unknown) => options.onError(err),
-      )
-      .finally(() => this.reading.delete(reading));
-    this.reading.add(reading);
+    this.now = options.now ?? Date.now;
+    this.track(options.source.readEpoch().then((epoch) => this.saw(epoch)));
   }
 
   /** The hub's own commit, or any epoch it learned of. */
@@ -108,67 +112,72 @@ export class GapFill {
   /** The hub now watches `event`; `settled` resolves once its bus subscription is in effect. */
   watch(event: string, settled: Promise<void>): void {
     if (this.base.has(event)) return;
-    this.base.set(event, this.known);
-    const reading: Promise<void> = settled
-      .then(() => this.options.source.readEpoch())
-      .then(
-        (epoch) => {
-          const current = this.base.get(event);
-          if (current !== undefined && epoch > current) this.base.set(event, epoch);
+    const base: Stamp = { epoch: this.known, at: this.now() };
+    this.base.set(event, base);
+    this.last.set(event, new Map());
+    this.track(
+      settled
+        .then(() => this.options.source.readEpoch())
+        .then((epoch) => {
+          // Still the same watch (not dropped, or dropped and made anew)?
+          if (this.base.get(event) === base && epoch > base.epoch) base.epoch = epoch;
           this.saw(epoch);
-        },
-        (err: unknown) => this.options.onError(err),
-      )
-      .finally(() => this.reading.delete(reading));
-    this.reading.add(reading);
+        }),
+    );
   }
 
   unwatch(event: string): void {
     this.base.delete(event);
-    this.filledTo.delete(event);
-  }
-
-  /**
-   * The bus has been up since `epoch` was read, long enough for every commit up to it to have
-   * been published and received: nothing up to it is owed by hubs not heard from.
-   */
-  raiseBase(epoch: number): void {
-    if (epoch > this.unheard) this.unheard = epoch;
-    // Hubs silent for an hour are gone (hub ids are per process): forget them.
-    const old = Date.now() - 60 * 60_000;
-    for (const [hub, h] of this.heard) if (h.at < old) this.heard.delete(hub);
+    this.last.delete(event);
   }
 
   /** A batch from another hub. */
   receive(batch: RemoteBatch): void {
     this.saw(batch.epoch);
     if (this.running !== undefined) {
-      this.hold(batch);
+      this.hold({ kind: 'batch', batch });
       return;
     }
-    const filled = this.filledTo.get(batch.event);
-    if (filled !== undefined && batch.epoch <= filled) {
-      // Published before a fill's snapshot, arrived after the fill: the fill had it.
+    const byHub = this.last.get(batch.event);
+    if (byHub === undefined) return; // not watched (any more)
+    const last = byHub.get(batch.hub);
+    if (last !== undefined && batch.epoch <= last.epoch) {
       this.stats.droppedDuplicates++;
       return;
     }
-    this.hear(batch.hub, batch.epoch);
-    if (this.base.has(batch.event)) this.options.deliver({ epoch: batch.epoch, byEvent: new Map([[batch.event, batch.points]]) });
+    byHub.set(batch.hub, { epoch: batch.epoch, at: this.now() });
+    this.options.deliver({ epoch: batch.epoch, byEvent: new Map([[batch.event, batch.points]]) });
   }
 
-  /** Another hub's mark: every commit of it up to `epoch` has been published (in order, before this). */
+  /** Another hub's mark: every commit of its own up to `epoch` was published before this. */
   mark(hub: string, epoch: number): void {
-    this.receive({ hub, event: '', epoch, points: [] });
+    this.saw(epoch);
+    if (this.running !== undefined) {
+      this.hold({ kind: 'mark', hub, epoch });
+      return;
+    }
+    const m = this.marks.get(hub);
+    if (m === undefined) this.marks.set(hub, { epoch, at: this.now() });
+    else {
+      if (epoch > m.epoch) m.epoch = epoch;
+      m.at = this.now();
+    }
   }
 
-  /** Another hub is back from an outage of its own: its commits after `from` were never published. */
-  resync(hub: string, from: number): void {
-    const known = this.from.get(hub);
-    this.from.set(hub, known === undefined ? from : Math.min(known, from));
-    this.fill();
+  /** Hubs whose last mark is older than `ms` (cut off, dead, or our own link is down). */
+  overdue(ms: number): string[] {
+    const old = this.now() - ms;
+    const hubs: string[] = [];
+    for (const [hub, m] of this.marks) if (m.at < old) hubs.push(hub);
+    return hubs;
   }
 
-  /** Reads what was missed (the bus came back, or another hub's did). */
+  /** Forgets a hub's mark (it was overdue and a fill has read its commits: no need to ask again). */
+  forget(hub: string): void {
+    if (this.running === undefined) this.marks.delete(hub);
+  }
+
+  /** Reads what was missed. */
   fill(): void {
     if (this.closed) return;
     if (this.running !== undefined) {
@@ -189,35 +198,38 @@ export class GapFill {
     while (this.running !== undefined) await this.running;
   }
 
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
   close(): void {
     this.closed = true;
     this.held = [];
     this.heldPoints = 0;
   }
 
-  private hear(hub: string, epoch: number): void {
-    const h = this.heard.get(hub);
-    if (h === undefined) this.heard.set(hub, { epoch, at: Date.now() });
-    else {
-      if (epoch > h.epoch) h.epoch = epoch;
-      h.at = Date.now();
-    }
+  private track(p: Promise<void>): void {
+    const reading: Promise<void> = p.catch((err: unknown) => this.options.onError(err)).finally(() => this.reading.delete(reading));
+    this.reading.add(reading);
   }
 
-  private hold(batch: RemoteBatch): void {
-    if (this.heldPoints + batch.points.length > (this.options.maxHeldPoints ?? DEFAULT_MAX_HELD)) {
-      // Too much to keep while the database answers: drop it all, the next fill reads it back.
-      // (What was held is not heard: the bounds stay where they were.)
-      this.held = [];
+  private hold(item: Held): void {
+    const points = item.kind === 'batch' ? item.batch.points.length : 0;
+    if (this.heldPoints + points > (this.options.maxHeldPoints ?? DEFAULT_MAX_HELD)) {
+      // Too much to keep while the database answers: drop the batches (the next fill reads them
+      // back: `last` did not move for them) but keep the marks.
+      this.held = this.held.filter((h) => h.kind === 'mark');
       this.heldPoints = 0;
       this.again = true;
+      if (item.kind === 'mark') this.held.push(item);
       return;
     }
-    this.held.push(batch);
-    this.heldPoints += batch.points.length;
+    this.held.push(item);
+    this.heldPoints += points;
   }
 
   private async run(): Promise<void> {
+    const started = this.now();
     for (;;) {
       if (this.closed) return;
       try {
@@ -225,35 +237,62 @@ export class GapFill {
         return;
       } catch (err) {
         this.options.onError(err);
+        if (this.now() - started >= (this.options.giveUpMs ?? 5000)) {
+          // §15's bound is past: the subscribers resume with `since` rather than wait on.
+          this.giveUp();
+          return;
+        }
         await new Promise((r) => setTimeout(r, this.options.retryMs ?? 1000));
       }
     }
   }
 
-  /** The epoch after which `hub`'s commits of an event with this base were missed. */
-  private bound(base: number, hub: string, heard: ReadonlyMap<string, number>, unheard: number, from: ReadonlyMap<string, number>): number {
-    const h = heard.get(hub);
-    if (h !== undefined) return Math.max(base, h);
-    const f = from.get(hub);
-    return Math.max(base, f === undefined ? unheard : Math.min(unheard, f));
+  private giveUp(): void {
+    const events = [...this.base.keys()];
+    this.held = this.held.filter((h) => h.kind === 'mark');
+    this.heldPoints = 0;
+    this.again = false;
+    if (events.length === 0) return;
+    this.stats.lostEvents += events.length;
+    this.options.lost(events);
+  }
+
+  /** The bound of `hub` for `event`: owed are its commits after it. */
+  private bound(event: string, hub: string): Stamp {
+    let b = this.base.get(event) as Stamp;
+    const last = this.last.get(event)?.get(hub);
+    if (last !== undefined && last.epoch > b.epoch) b = last;
+    const mark = this.marks.get(hub);
+    if (mark !== undefined && mark.epoch > b.epoch) b = mark;
+    return b;
   }
 
   private async fillOnce(): Promise<void> {
     await Promise.all([...this.reading]);
     const events = [...this.base.keys()];
-    const bases = new Map(this.base);
-    const heard = new Map([...this.heard].map(([hub, h]) => [hub, h.epoch]));
-    const from = new Map(this.from);
-    const unheard = this.unheard;
-    this.from.clear();
     if (events.length === 0) return;
-    // The query reads from the lowest bound; each row is then held to its own.
-    let after = Infinity;
-    for (const base of bases.values()) {
-      after = Math.min(after, this.bound(base, '', heard, unheard, from));
-      for (const hub of [...heard.keys(), ...from.keys()]) after = Math.min(after, this.bound(base, hub, heard, unheard, from));
-    }
     this.stats.fills++;
+    const purgedBefore = this.now() - this.options.keepMs + PURGE_MARGIN_MS;
+    const lost = new Set<string>();
+    // Bounds as of the fill's start (nothing is handed on meanwhile: batches are held).
+    const bounds = new Map<string, Map<string, number>>();
+    const boundsOf = (hubs: readonly string[]): Map<string, number> => {
+      const lowest = new Map<string, number>();
+      for (const hub of hubs) {
+        const byEvent = new Map<string, number>();
+        let low = Infinity;
+        for (const event of events) {
+          const b = this.bound(event, hub);
+          // Rows after a bound this old may be purged already: cannot be exact.
+          if (b.at < purgedBefore) lost.add(event);
+          byEvent.set(event, b.epoch);
+          low = Math.min(low, b.epoch);
+        }
+        bounds.set(hub, byEvent);
+        lowest.set(hub, low);
+      }
+      return lowest;
+    };
     let batch: { epoch: number; byEvent: Map<string, Point[]> } | undefined;
     const flush = (): void => {
       if (batch === undefined) return;
@@ -261,56 +300,47 @@ export class GapFill {
       this.options.deliver(batch);
       batch = undefined;
     };
-    let outcome: { snapshot: number; truncated: boolean };
-    try {
-      outcome = await this.options.source.missed({ after, events, me: this.options.me }, (rows) => {
-        for (const row of rows) {
-          const base = bases.get(row.event);
-          // Not owed (heard already), or no longer watched: nobody here wants it.
-          if (base === undefined || !this.base.has(row.event) || row.epoch <= this.bound(base, row.hub, heard, unheard, from)) continue;
-          if (batch !== undefined && batch.epoch !== row.epoch) flush();
-          batch ??= { epoch: row.epoch, byEvent: new Map() };
-          const list = batch.byEvent.get(row.event);
-          if (list === undefined) batch.byEvent.set(row.event, [[row.ts, row.value]]);
-          else list.push([row.ts, row.value]);
-        }
-        flush();
-      });
-    } catch (err) {
-      // Asked again on the retry.
-      for (const [hub, f] of from) this.from.set(hub, Math.min(f, this.from.get(hub) ?? f));
-      throw err;
-    }
-    this.saw(outcome.snapshot);
-    // Everything up to the snapshot is in; later commits come over the bus (or the next fill).
+    const { snapshot } = await this.options.source.missed({ events, me: this.options.me, bounds: boundsOf }, (rows) => {
+      for (const row of rows) {
+        const bound = bounds.get(row.hub)?.get(row.event);
+        const byHub = this.last.get(row.event);
+        // Not owed (handed on already, or before the watch), or no longer watched.
+        if (bound === undefined || byHub === undefined || row.epoch <= bound) continue;
+        const last = byHub.get(row.hub);
+        if (batch !== undefined && batch.epoch !== row.epoch) flush();
+        batch ??= { epoch: row.epoch, byEvent: new Map() };
+        const list = batch.byEvent.get(row.event);
+        if (list === undefined) batch.byEvent.set(row.event, [[row.ts, row.value]]);
+        else list.push([row.ts, row.value]);
+        // Set on the commit's first row; its later rows (same epoch) pass the check above.
+        if (last === undefined || last.epoch < row.epoch) byHub.set(row.hub, { epoch: row.epoch, at: this.now() });
+      }
+      flush();
+    });
+    this.saw(snapshot);
+    // Everything owed up to the snapshot has been handed on, from every hub in the log.
+    const at = this.now();
     for (const event of events) {
       const base = this.base.get(event);
-      if (base === undefined) continue;
-      if (base < outcome.snapshot) this.base.set(event, outcome.snapshot);
-      this.filledTo.set(event, Math.max(outcome.snapshot, this.filledTo.get(event) ?? 0));
-    }
-    if (outcome.truncated) {
-      this.stats.lostEvents += events.length;
-      this.options.lost(events);
-    }
-    // Held batches of the snapshot were in the fill (or were before the watch began).
-    const held = this.held;
-    this.held = [];
-    this.heldPoints = 0;
-    for (const b of held) {
-      if (b.epoch <= outcome.snapshot) this.stats.droppedDuplicates++;
-      else {
-        this.held.push(b);
-        this.heldPoints += b.points.length;
+      if (base !== undefined && base.epoch <= snapshot) {
+        base.epoch = snapshot;
+        base.at = at;
       }
+    }
+    if (lost.size > 0) {
+      this.stats.lostEvents += lost.size;
+      this.options.lost([...lost]);
     }
   }
 
-  /** After the last fill: the held batches go on, in the order they came. */
+  /** After the last fill: what was held goes on, through the usual checks, in the order it came. */
   private release(): void {
     const held = this.held;
     this.held = [];
     this.heldPoints = 0;
-    for (const b of held) this.receive(b);
+    for (const h of held) {
+      if (h.kind === 'mark') this.mark(h.hub, h.epoch);
+      else this.receive(h.batch);
+    }
   }
 }

@@ -1,0 +1,1 @@
+CREATE INDEX "ix_ingest_commits_hub_epoch" ON "ingest_commits" USING btree ("hub","epoch");
