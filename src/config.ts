@@ -34,6 +34,8 @@ export interface Config {
   readonly maxUploadBytes: number;
   /** A CSV export or download whose client takes no bytes for this long is cut. */
   readonly exportStallMs: number;
+  /** HUB_EXPORT_MAX_MS: the longest an export or download may last, however steadily its client reads. */
+  readonly exportMaxMs: number;
   /** How long a CSV export waits for a free export slot before `503 busy`. */
   readonly exportWaitMs: number;
   readonly subscriberBufferBytes: number;
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     maxFrameBytes: read.integer('HUB_MAX_FRAME_BYTES', 1_048_576, 1024, 256 * 1_048_576),
     maxUploadBytes: read.integer('HUB_MAX_UPLOAD_BYTES', 536_870_912, 1, Number.MAX_SAFE_INTEGER),
     exportStallMs: read.integer('HUB_EXPORT_STALL_MS', 30_000, 100, 3_600_000),
+    exportMaxMs: read.integer('HUB_EXPORT_MAX_MS', 1_800_000, 1_000, 86_400_000),
     exportWaitMs: read.integer('HUB_EXPORT_WAIT_MS', 5_000, 0, 600_000),
     subscriberBufferBytes: read.integer('HUB_SUBSCRIBER_BUFFER_BYTES', 1_048_576, 1024, 1024 * 1_048_576),
     maxSocketsPerUser: read.integer('HUB_MAX_SOCKETS_PER_USER', 64, 1, 10_000_000),

@@ -231,7 +231,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
     const removedTemp = await fileStore.cleanTemp();
     if (removedTemp > 0) log.info({ removed: removedTemp }, 'removed temp upload files of a hub that stopped mid-upload');
     // CSV exports last as long as their client reads: a small pool of their own, never the main pool's.
-    const exportLimits = { ...DEFAULT_EXPORT_LIMITS, stallMs: config.exportStallMs, waitMs: config.exportWaitMs };
+    const exportLimits = { ...DEFAULT_EXPORT_LIMITS, stallMs: config.exportStallMs, waitMs: config.exportWaitMs, maxMs: config.exportMaxMs };
     const exportPool = createPool(database.url, { max: exportLimits.total, applicationName: 'telemetry-hub-export' });
     exportPool.on('error', (err) => log.warn({ err }, 'idle export connection lost'));
     started.push(() => exportPool.end());

@@ -36,9 +36,11 @@ export interface ExportLimits {
   readonly waitMs: number;
   /** An export whose client takes no bytes for this long is cut and its connection released. */
   readonly stallMs: number;
+  /** However steadily its client reads, an export lasts at most this long (then it is cut). */
+  readonly maxMs: number;
 }
 
-export const DEFAULT_EXPORT_LIMITS: ExportLimits = Object.freeze({ total: 4, perUser: 2, waitMs: 5_000, stallMs: 30_000 });
+export const DEFAULT_EXPORT_LIMITS: ExportLimits = Object.freeze({ total: 4, perUser: 2, waitMs: 5_000, stallMs: 30_000, maxMs: 30 * 60_000 });
 
 /** What a refused export suggests as `retry_after_ms`. */
 const EXPORT_RETRY_AFTER_MS = 1_000;

@@ -80,7 +80,7 @@ export function registerFileRoutes(app: TemplatedApp, deps: FileRouteDeps): void
             'x-content-sha256': file.sha256,
             'x-content-length': String(file.size),
           },
-          { size: file.size, stallMs: files.exportLimits.stallMs },
+          { size: file.size, stallMs: files.exportLimits.stallMs, maxMs: files.exportLimits.maxMs },
         );
       } catch (err) {
         sendError(res, state, err);
@@ -105,9 +105,10 @@ export function registerFileRoutes(app: TemplatedApp, deps: FileRouteDeps): void
             'content-type': 'text/csv; charset=utf-8',
             'content-disposition': `attachment; filename="experiment-${id.toLowerCase()}.csv"`,
           },
-          { stallMs: files.exportLimits.stallMs },
+          { stallMs: files.exportLimits.stallMs, maxMs: files.exportLimits.maxMs },
         );
         if (outcome === 'stalled') log.info({ id, user: principal.user.public_id }, 'export cut: the client stopped reading');
+        if (outcome === 'expired') log.info({ id, user: principal.user.public_id, maxMs: files.exportLimits.maxMs }, 'export cut: still going at its time limit');
       } catch (err) {
         sendError(res, state, err);
       }

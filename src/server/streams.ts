@@ -5,14 +5,22 @@ import type { Upload } from '../domain/file-store.js';
 import { sendError, statusLine, type AbortState } from './http.js';
 import type { HttpResponse } from './uws.js';
 
-/** How a streamed response ended. `stalled`: the client took nothing for `stallMs` and was cut. */
-export type StreamOutcome = 'done' | 'aborted' | 'stalled' | 'failed';
+/**
+ * How a streamed response ended. `stalled`: the client took nothing for `stallMs` and was cut;
+ * `expired`: it was still going after `maxMs` and was cut.
+ */
+export type StreamOutcome = 'done' | 'aborted' | 'stalled' | 'expired' | 'failed';
 
 export interface StreamOptions {
   /** The body's size when known: sent as `Content-Length` (else the body is chunked). */
   readonly size?: number;
   /** A client that takes no bytes for this long is disconnected and the source released. */
   readonly stallMs: number;
+  /**
+   * However steadily the client reads, the response is cut after this long: a reader that takes
+   * a trickle must not hold the source (an export's database connection) for hours.
+   */
+  readonly maxMs?: number;
 }
 
 /**
@@ -31,11 +39,12 @@ export function pipeToResponse(
   headers: Record<string, string>,
   options: StreamOptions,
 ): Promise<StreamOutcome> {
-  const { size, stallMs } = options;
+  const { size, stallMs, maxMs } = options;
   return new Promise((resolve) => {
     let settled = false;
     let started = false;
     let stallTimer: NodeJS.Timeout | undefined;
+    let maxTimer: NodeJS.Timeout | undefined;
     // Known size only: the part of the last chunk uWS did not take, and the write offset it starts at.
     let unsent: Buffer | undefined;
     let unsentOffset = 0;
@@ -44,6 +53,7 @@ export function pipeToResponse(
       if (settled) return;
       settled = true;
       clearTimeout(stallTimer);
+      clearTimeout(maxTimer);
       source.destroy();
       resolve(outcome);
     };
@@ -101,6 +111,7 @@ export function pipeToResponse(
     };
 
     state.onAbort(() => settle('aborted'));
+    if (maxMs !== undefined) maxTimer = setTimeout(() => cut('expired'), maxMs);
     source.on('data', (chunk: Buffer) => {
       if (settled) return;
       if (state.aborted) return settle('aborted');
