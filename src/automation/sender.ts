@@ -34,6 +34,8 @@ export interface SenderOptions {
   readonly backoffBaseMs?: number;
   /** Resolves receivers' names (tests inject one). */
   readonly resolver?: Resolver;
+  /** How long finished deliveries are kept: delivered, and dead letters (then purged hourly). */
+  readonly keep?: { deliveredMs: number; deadMs: number };
 }
 
 /** PROTOCOL.md §12: 10 s per attempt; backoff 2 s, 4 s, 8 s … */
@@ -47,6 +49,9 @@ const LEASE_MARGIN_MS = 5_000;
 const IDLE_POLL_MS = 60_000;
 /** The shortest timer, so that a row that cannot be claimed yet never makes the loop spin. */
 const MIN_TIMER_MS = 25;
+/** Delivered rows are kept a week, dead letters a month (an operator may still retry them). */
+export const DEFAULT_KEEP = Object.freeze({ deliveredMs: 7 * 86_400_000, deadMs: 30 * 86_400_000 });
+const PURGE_EVERY_MS = 60 * 60_000;
 /** After a database error the loop tries again after this. */
 const ERROR_RETRY_MS = 1_000;
 const MAX_ERROR_CHARS = 300;
@@ -67,6 +72,7 @@ export class WebhookSender {
   private readonly perWebhookCount = new Map<string, number>();
   private subscription: { close(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private again = false;
   private stopping = false;
@@ -92,6 +98,19 @@ export class WebhookSender {
   start(): void {
     this.subscription = this.options.subscribe?.(() => this.wake());
     this.wake();
+    // The outbox would otherwise keep every delivery ever made.
+    const purge = (): void => void this.purge().catch((err: unknown) => this.log.warn({ err }, 'purging finished webhook deliveries failed'));
+    this.purgeTimer = setInterval(purge, PURGE_EVERY_MS);
+    this.purgeTimer.unref();
+    purge();
+  }
+
+  /** Deletes finished deliveries past their keep (hourly, and at start). */
+  async purge(): Promise<number> {
+    const keep = this.options.keep ?? DEFAULT_KEEP;
+    const removed = await this.store.purge(keep.deliveredMs, keep.deadMs);
+    if (removed > 0) this.log.info({ removed, keptDays: { delivered: keep.deliveredMs / 86_400_000, dead: keep.deadMs / 86_400_000 } }, 'purged finished webhook deliveries');
+    return removed;
   }
 
   /** Attempts in flight now. */
@@ -107,6 +126,7 @@ export class WebhookSender {
     this.stopped ??= (async () => {
       this.stopping = true;
       clearTimeout(this.timer);
+      clearInterval(this.purgeTimer);
       await this.subscription?.close().catch(() => undefined);
       if (this.inFlight.size > 0) {
         let graceTimer: NodeJS.Timeout | undefined;

@@ -108,9 +108,34 @@ const STATS_SQL = `
          COALESCE(EXTRACT(EPOCH FROM (now() - min(created_on))), 0)::float8 AS oldest_s
     FROM webhook_deliveries WHERE status = 'pending'`;
 
+/**
+ * Finished deliveries past their keep: delivered ones after `$1` ms, dead letters (which an
+ * operator may still look at and retry) after `$2` ms; at most `$3` rows a statement.
+ */
+const PURGE_SQL = `
+  DELETE FROM webhook_deliveries WHERE id IN (
+    SELECT id FROM webhook_deliveries
+     WHERE (status = 'delivered' AND delivered_on < now() - $1::float8 * interval '1 millisecond')
+        OR (status = 'dead_letter' AND created_on < now() - $2::float8 * interval '1 millisecond')
+     LIMIT $3)`;
+const PURGE_BATCH = 5_000;
+
 /** The sender's statements, on a pool of its own. */
 export class OutboxStore {
   constructor(private readonly pool: Pool) {}
+
+  /**
+   * Deletes finished deliveries past their keep, a batch at a time (no long lock, no huge
+   * transaction); pending ones are never touched. Returns how many went.
+   */
+  async purge(deliveredKeepMs: number, deadKeepMs: number): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const { rowCount } = await this.pool.query(PURGE_SQL, [deliveredKeepMs, deadKeepMs, PURGE_BATCH]);
+      removed += rowCount ?? 0;
+      if ((rowCount ?? 0) < PURGE_BATCH) return removed;
+    }
+  }
 
   /** Leases up to `limit` due deliveries for `leaseMs`, at most `perWebhook` in flight per webhook. */
   async claim(limit: number, perWebhook: number, inFlight: ReadonlyMap<string, number>, leaseMs: number): Promise<ClaimedDelivery[]> {
