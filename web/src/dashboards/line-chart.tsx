@@ -10,7 +10,7 @@ import 'uplot/dist/uPlot.min.css';
 import uPlot from 'uplot';
 import { useSignal } from '@preact/signals';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { EventRecord, Points } from '@telemetry-hub/client';
+import type { EventRecord, Points, ReadingsInfo } from '@telemetry-hub/client';
 import { live } from '../session.js';
 import { align, bucketFor, Buckets, type WireBucket } from './buckets.js';
 import { cancelDraw, drawNextFrame, throttledDraw } from './frame.js';
@@ -23,6 +23,8 @@ import { colorOf, type WidgetConfig } from './widget-config.js';
  * next frame), and 16 charts at ten pushes a second stay a small part of the main thread.
  */
 const LIVE_REDRAW_MS = 500;
+/** How long the "≈" note stays after the last conflated push. */
+const CONFLATED_NOTE_MS = 10_000;
 
 interface Props {
   events: EventRecord[];
@@ -47,6 +49,8 @@ export function LineChart(props: Props) {
   const box = useRef<HTMLDivElement>(null);
   const error = useSignal('');
   const zoomed = useSignal(false);
+  /** When the hub last conflated this chart's stream (points were skipped); 0: not lately. */
+  const conflatedAt = useSignal(0);
   const key = events.map((e) => e.public_id).join(',');
   const look = JSON.stringify([config.colors, config.min, config.max, config.decimals]);
   // The box's width in octaves (0: not known yet; gridstack sizes the items after this mounts,
@@ -142,6 +146,8 @@ export function LineChart(props: Props) {
       u.setData(data);
       let last: { ts: number; value: number } | undefined;
       for (const s of series) if (s.last !== undefined && (last === undefined || s.last.ts > last.ts)) last = s.last;
+      // The "≈" note stays while conflation is recent (the hub marks every conflated push).
+      if (conflatedAt.value !== 0 && now - conflatedAt.value > CONFLATED_NOTE_MS) conflatedAt.value = 0;
       if (last !== undefined) {
         el.dataset['lastTs'] = String(last.ts);
         el.dataset['lastValue'] = String(last.value);
@@ -176,9 +182,10 @@ export function LineChart(props: Props) {
     };
     u.over.addEventListener('dblclick', unzoom);
 
-    const onPoints = (event: string, points: Points): void => {
+    const onPoints = (event: string, points: Points, info: ReadingsInfo): void => {
       const i = indexOf.get(event);
       if (i === undefined) return;
+      if (info.conflated && Date.now() - conflatedAt.value > 1000) conflatedAt.value = Date.now();
       const s = series[i] as Buckets;
       if (pending !== null) for (const [ts, v] of points) pending.push([i, ts, v]);
       else for (const [ts, v] of points) s.add(ts, v);
@@ -227,17 +234,20 @@ export function LineChart(props: Props) {
       void sub?.unsubscribe().catch(() => undefined);
       u.destroy();
       for (const k of ['drawn', 'rows', 'lastTs', 'lastValue']) delete el.dataset[k];
+      conflatedAt.value = 0;
     };
   }, [key, windowMs, look, octave]);
 
+  const conflated = conflatedAt.value !== 0;
   return (
     <div class="line-chart">
-      {(events.length > 1 || zoomed.value) && (
+      {(events.length > 1 || zoomed.value || conflated) && (
         <div class="legend">
           {events.length > 1 && events.map((e, i) => (
             <span key={e.public_id}><i class="swatch" style={{ background: colorOf(config, i) }} />{e.name}</span>
           ))}
           {zoomed.value && <span class="zoom-note">zoomed · double-click to go back</span>}
+          {conflated && <span class="conflated" title="the hub conflated this stream: not every point reached this chart">≈ some points skipped</span>}
         </div>
       )}
       {error.value !== '' && <p class="error small">{error.value}</p>}
