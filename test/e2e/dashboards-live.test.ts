@@ -125,6 +125,28 @@ describe.runIf(CAN_RUN)('live dashboards in the web app', () => {
     expect(s.errors).toEqual([]);
   }, 120_000);
 
+  it('shows a stat card and a gauge stale when no point came for a while, and fresh again with the next', async () => {
+    const event = await admin.request<Rec>('events.create', { name: 'quiet', unit: 'bar', min_value: 0, max_value: 10 });
+    await admin.request('ingest', { points: [{ event: event.public_id, value: 4.5, ts: Date.now() - 120_000 }] });
+    const id = await dashboard('Quiet', [
+      { widget_type: 'stat_card', title: 'Quiet stat', event_public_id: event.public_id, x: 0, y: 0, w: 3, h: 2, config: {} },
+      { widget_type: 'gauge', title: 'Quiet gauge', event_public_id: event.public_id, x: 3, y: 0, w: 3, h: 2, config: {} },
+    ]);
+    await openDashboard(s.page, id, 2);
+    const stat = s.page.locator('.grid-stack-item', { hasText: 'Quiet stat' });
+    const gauge = s.page.locator('.grid-stack-item', { hasText: 'Quiet gauge' });
+    await expect.poll(() => stat.locator('.value').getAttribute('class'), { timeout: WAIT }).toBe('value stale');
+    expect(await stat.locator('.age').textContent()).toBe('2 min ago');
+    expect(await stat.locator('.number').textContent()).toBe('4.5');
+    expect(await gauge.locator('.value').getAttribute('class')).toBe('value stale');
+    expect(await gauge.locator('.range').textContent()).toBe('010');
+    await admin.request('ingest', { points: [{ event: event.public_id, value: 6 }] });
+    await expect.poll(() => stat.locator('.value').getAttribute('class'), { timeout: WAIT }).toBe('value');
+    expect(await stat.locator('.number').textContent()).toBe('6');
+    await expect.poll(() => gauge.locator('.number').textContent(), { timeout: WAIT }).toBe('6');
+    expect(s.errors).toEqual([]);
+  }, 120_000);
+
   it("sends an actuator's value to the device subscribed to it, and shows what the device reports back", async () => {
     const valve = await admin.request<Rec>('events.create', { name: 'valve', event_type: 'actuator', min_value: 0, max_value: 1 });
     const damper = await admin.request<Rec>('events.create', { name: 'damper', unit: '%', event_type: 'range', min_value: 0, max_value: 100 });
