@@ -184,6 +184,44 @@ describe.runIf(CAN_RUN)('editing dashboards in the web app', () => {
     await s.close();
   }, 120_000);
 
+  it('answers a refused request (403) with a line on the page, not a crash', async () => {
+    // The hub never refuses what this UI offers a user; a refusal still happens (rights changed
+    // meanwhile by another client), so the socket is routed here and one create answered 403.
+    let refused = 0;
+    const s = await logIn(browser, h.baseUrl, 'admin', ADMIN_PASSWORD, undefined, (p) =>
+      p.routeWebSocket(/\/ws/, (ws) => {
+        const server = ws.connectToServer();
+        ws.onMessage((message) => {
+          const m = typeof message === 'string' ? (JSON.parse(message) as Rec) : undefined;
+          if (m?.op === 'dashboard_widgets.create') {
+            refused++;
+            ws.send(JSON.stringify({ id: m.id, ok: false, error: { status: 403, code: 'forbidden', message: 'Widgets can be added only to your own dashboards' } }));
+            return;
+          }
+          server.send(message);
+        });
+        server.onMessage((message) => ws.send(message));
+      }),
+    );
+    const { page } = s;
+    await page.click('nav[aria-label=sections] a[href="#/dashboards"]');
+    await page.locator('#dashboard-list a', { hasText: 'Workshop A' }).click();
+    await waitDrawn(page, 4);
+    await page.click('#add-widget');
+    const form = page.locator('#widget-form');
+    await form.locator('input[name=title]').fill('Refused');
+    await form.locator('button[type=submit]').click();
+    await form.locator('.error', { hasText: 'Not allowed: Widgets can be added only to your own dashboards' }).waitFor({ timeout: WAIT });
+    expect(refused).toBe(1);
+    await form.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => page.locator('#widget-form').count(), { timeout: WAIT }).toBe(0);
+    // The dashboard is still there and live.
+    expect(await page.locator('.grid-stack-item [data-drawn]').count()).toBe(4);
+    expect(await item(page, 'Refused').count()).toBe(0);
+    expect(s.errors).toEqual([]);
+    await s.close();
+  }, 120_000);
+
   it('draws a dashboard in one column at phone width', async () => {
     const s = await logIn(browser, h.baseUrl, 'admin', ADMIN_PASSWORD, { width: 390, height: 844 });
     const { page } = s;

@@ -38,10 +38,11 @@ export interface Session {
   close(): Promise<void>;
 }
 
-/** Opens the app in a fresh context and logs in through the form. */
-export async function logIn(browser: Browser, baseUrl: string, username: string, password: string, viewport = DESKTOP): Promise<Session> {
+/** Opens the app in a fresh context and logs in through the form; `setup` runs before the page loads. */
+export async function logIn(browser: Browser, baseUrl: string, username: string, password: string, viewport = DESKTOP, setup?: (page: Page) => Promise<void>): Promise<Session> {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
+  await setup?.(page);
   const errors: string[] = [];
   const sent: SentRequest[] = [];
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
