@@ -253,11 +253,13 @@ describe('commands', () => {
   it('the waiting commands of an instance are bounded (429 beyond)', async () => {
     const d = await device();
     const dev = await h.connect(d.token);
-    answering(dev, () => null);
+    const seen = answering(dev, () => null);
+    // Long timeouts: on a loaded machine a short one could end them before the device closes.
     const waiting = Array.from({ length: MAX_PENDING_PER_INSTANCE }, () =>
-      admin.request('commands.send', { plugin_instance_public_id: d.instance, name: 'w', timeout_ms: 3000 }).catch((e: Rec) => e),
+      admin.request('commands.send', { plugin_instance_public_id: d.instance, name: 'w', timeout_ms: 30_000 }).catch((e: Rec) => e),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // All of them are waiting once the device has been pushed each (not after a fixed sleep).
+    await expect.poll(() => seen.length, { timeout: 20_000 }).toBe(MAX_PENDING_PER_INSTANCE);
     await expect(admin.request('commands.send', { plugin_instance_public_id: d.instance, name: 'one-too-many' })).rejects.toMatchObject({ status: 429 });
     await dev.close();
     // Closing the device fails them all at once.
