@@ -233,6 +233,16 @@ describe.runIf(CAN_RUN)('editing dashboards in the web app', () => {
     expect(widths).toHaveLength(4);
     for (const w of widths) expect(w).toBeGreaterThan(grid.width * 0.9);
     await screenshot(page, 'dashboards-phone');
+    // The other theme: the charts are drawn again in its colours.
+    const chart = page.locator('[data-chart]');
+    const drawn = await chart.getAttribute('data-drawn');
+    const before = await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { dataset: Record<string, string> } } }).document.documentElement.dataset['theme']);
+    await page.click('button[title="switch theme"]');
+    await expect.poll(() => chart.getAttribute('data-drawn'), { timeout: WAIT }).not.toBe(drawn);
+    await expect.poll(() => chart.getAttribute('data-drawn'), { timeout: WAIT }).not.toBeNull();
+    const after = await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { dataset: Record<string, string> } } }).document.documentElement.dataset['theme']);
+    expect(after).not.toBe(before);
+    await screenshot(page, `dashboards-phone-${after}`);
     expect(s.errors).toEqual([]);
     await s.close();
   }, 120_000);

@@ -15,6 +15,7 @@ import { live } from '../session.js';
 import { align, bucketFor, Buckets, type WireBucket } from './buckets.js';
 import { cancelDraw, drawNextFrame, throttledDraw } from './frame.js';
 import { failureText, request } from './requests.js';
+import { useTheme } from './use-theme.js';
 import { colorOf, type WidgetConfig } from './widget-config.js';
 
 /**
@@ -52,7 +53,8 @@ export function LineChart(props: Props) {
   /** When the hub last conflated this chart's stream (points were skipped); 0: not lately. */
   const conflatedAt = useSignal(0);
   const key = events.map((e) => e.public_id).join(',');
-  const look = JSON.stringify([config.colors, config.min, config.max, config.decimals]);
+  const theme = useTheme();
+  const look = JSON.stringify([config.colors, config.min, config.max, config.decimals, theme]);
   // The box's width in octaves (0: not known yet; gridstack sizes the items after this mounts,
   // so the first guess is the grid's hint); the buckets are sized again, and the history
   // fetched again, only when the width doubles or halves.
