@@ -80,6 +80,7 @@ describe.runIf(CAN_RUN)('editing dashboards in the web app', () => {
     await page.click('#edit-layout');
     await item(page, 'Kiln now').getByRole('button', { name: 'edit widget' }).click();
     const form = page.locator('#widget-form');
+    await screenshot(page, 'dashboards-widget-form', false);
     await form.locator('input[name=title]').fill('Kiln temperature');
     await form.locator('input[name=decimals]').fill('1');
     await form.locator('input[name=color0]').fill('#ff0000');

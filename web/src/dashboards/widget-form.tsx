@@ -55,7 +55,13 @@ export function WidgetForm(props: Props) {
       cfg['events'] = series.slice(1);
       cfg['window_ms'] = number('window_ms') ?? DEFAULT_WINDOW_MS;
     }
-    cfg['colors'] = series.map((_, i) => text(`color${i}`));
+    // A colour left at the palette's is not stored: the widget keeps following the palette (and
+    // a stat card the theme's text colour).
+    const colors = series.map((_, i) => {
+      const c = text(`color${i}`).toLowerCase();
+      return c === colorOf({ colors: [] }, i).toLowerCase() ? '' : c;
+    });
+    if (colors.some((c) => c !== '')) cfg['colors'] = colors;
     for (const k of ['min', 'max', 'decimals', 'step']) {
       const v = number(k);
       if (v !== undefined) cfg[k] = v;
