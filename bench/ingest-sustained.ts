@@ -448,7 +448,7 @@ async function runFixedRate(tokens: { token: string; events: string[] }[], conte
       console.log(
         `then full speed on the same hub (${burst.devices} devices × 1000-point messages, window ${window}, ${burstSeconds} s): ${burst.rows_per_s} rows/s, ` +
           `ack p50 ${burst.ack_p50_ms} ms, p99 ${burst.ack_p99_ms} ms; COPY transactions ${burst.copy_batches}, ${burst.copy_batch_rows_avg} rows each; ` +
-          `commit-order wait p50 ${burst.order_p50_ms} ms (> 0: two connections pipelined)`,
+          `commit-order wait p50 ${burst.order_p50_ms} ms, p99 ${burst.order_p99_ms} ms (> 0: two connections pipelined)`,
       );
     }
     console.log(`load generator: event-loop delay p99 ${result.client_loop_delay_p99_ms} ms, max ${result.client_loop_delay_max_ms} ms; sends over 5 ms late ${lateSends}`);
@@ -476,6 +476,7 @@ async function runBurst(tokens: { token: string; events: string[] }[]) {
     copy_batches: batches,
     copy_batch_rows_avg: Math.round(rows / batches),
     order_p50_ms: stageSummary(after).order?.p50 ?? 0,
+    order_p99_ms: stageSummary(after).order?.p99 ?? 0,
   };
 }
 

@@ -189,8 +189,6 @@ export class CopyWriter {
       const batch = this.queue.take(this.options.maxBatchRows);
       if (batch.length === 0) continue;
       const taken = performance.now();
-      if (this.runner.pending > 0) this.trace.pipelined++;
-      else this.trace.alone++;
       try {
         await this.sequences.ensure(this.pool, owners(batch).values());
       } catch (err) {

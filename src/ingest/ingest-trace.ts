@@ -57,9 +57,6 @@ class Ring {
 
 export class IngestTrace {
   private readonly rings = new Map<IngestStage, Ring>(INGEST_STAGES.map((s) => [s, new Ring()]));
-  /** COPY transactions taken with one connection busy already (pipelined), and alone. */
-  pipelined = 0;
-  alone = 0;
 
   record(stage: IngestStage, ms: number): void {
     (this.rings.get(stage) as Ring).add(ms);
