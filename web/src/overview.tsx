@@ -6,8 +6,9 @@
  */
 import './dashboards/dashboards.css';
 import { useSignal } from '@preact/signals';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useRef } from 'preact/hooks';
 import type { DashboardRecord, EventRecord } from '@telemetry-hub/client';
+import { cancelDraw, drawNextFrame } from './dashboards/frame.js';
 import { errorText } from './format.js';
 import { useReadings } from './live.js';
 import { go, href } from './router.js';
@@ -53,10 +54,18 @@ export function Overview() {
     );
   }, []);
   const ids = (events.value ?? []).map((e) => e.public_id);
+  // Pushes are gathered and shown once per frame (a burst of pushes renders the cards once).
+  const incoming = useRef<Record<string, Latest>>({});
+  const show = useRef(() => {
+    latest.value = { ...latest.value, ...incoming.current };
+    incoming.current = {};
+  });
+  useEffect(() => () => cancelDraw(show.current), []);
   useReadings(ids, Date.now() - 60_000, (event, points, info) => {
     const last = points[points.length - 1];
     if (last === undefined) return;
-    latest.value = { ...latest.value, [event]: { ts: last[0], value: last[1], conflated: info.conflated } };
+    incoming.current[event] = { ts: last[0], value: last[1], conflated: info.conflated };
+    drawNextFrame(show.current);
   });
   if (error.value !== '') return <p class="error">{error.value}</p>;
   if (events.value === null) return <p class="muted">Loading…</p>;
