@@ -156,7 +156,8 @@ describe('open sockets close with 1008', () => {
       expect(cClosed).toBeUndefined();
       await c.close();
     }
-  }, 60_000);
+    // 50 logins (argon2): minutes, not seconds, on a loaded machine.
+  }, 180_000);
 
   it('on auth.logout, after its reply', async () => {
     const viewer = await h.userWithRole('viewer');
