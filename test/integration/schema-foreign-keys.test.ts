@@ -124,6 +124,7 @@ describe('schema', () => {
         'events',
         'experiments',
         'firmware_updates',
+        'ingest_commits',
         'ingest_epoch',
         'ingest_sequences',
         'log_entries',
@@ -135,7 +136,10 @@ describe('schema', () => {
         'webhooks',
       ].sort(),
     );
+    // ingest_commits is the hubs' own bookkeeping, not a table of the data model: one row per
+    // COPY batch with several hubs (src/db/commit-log.ts), never served, keyed by its epoch.
     for (const [table, columns] of Object.entries(tables)) {
+      if (table === 'ingest_commits') continue;
       expect(columns, table).toEqual(expect.arrayContaining(['id', 'public_id', 'created_on']));
     }
   });
