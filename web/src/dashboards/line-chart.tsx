@@ -16,7 +16,7 @@ import { align, bucketFor, Buckets, type WireBucket } from './buckets.js';
 import { cancelDraw, drawNextFrame, throttledDraw } from './frame.js';
 import { failureText, request } from './requests.js';
 import { useTheme } from './use-theme.js';
-import { colorOf, type WidgetConfig } from './widget-config.js';
+import { colorOf, rangeLabel, type WidgetConfig } from './widget-config.js';
 
 /**
  * The shortest time between two redraws for live points: a new point moves the last bucket by
@@ -253,7 +253,9 @@ export function LineChart(props: Props) {
         </div>
       )}
       {error.value !== '' && <p class="error small">{error.value}</p>}
-      <div class="plot"><div class="chart" ref={box} data-chart /></div>
+      <div class="plot">
+        <div class="chart" ref={box} data-chart role="img" aria-label={`line chart of ${events.map((e) => e.name).join(', ')} over ${rangeLabel(windowMs)}`} />
+      </div>
     </div>
   );
 }
