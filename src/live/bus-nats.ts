@@ -88,10 +88,8 @@ export class NatsBus implements LiveBus {
   private closed = false;
   private current: BusState = 'error';
   private gapFill: GapFill | undefined;
-  /** The epoch of the last commit this hub published, and of the last mark it sent. */
+  /** The epoch of the last commit this hub published. */
   private lastPublished = 0;
-  private lastMarked = -1;
-  private lastMarkAt = 0;
   private timers: NodeJS.Timeout[] = [];
   private lastPoll = 0;
   readonly prefix: string;
@@ -242,13 +240,9 @@ export class NatsBus implements LiveBus {
       this.options.log.info({ hub: m.h }, 'bus: another hub is back; reading its commits we missed');
       fill.fill();
     });
+    // Every second, also when nothing changed: a hub not heard from for 3 s is read from PostgreSQL.
     const mark = setInterval(() => {
-      const now = Date.now();
-      if (this.lastPublished === this.lastMarked && now - this.lastMarkAt < MARK_FORGET_MS / 2) return;
-      if (this.publishControl('mark', pack({ h: this.options.hubId, e: this.lastPublished }))) {
-        this.lastMarked = this.lastPublished;
-        this.lastMarkAt = now;
-      }
+      this.publishControl('mark', pack({ h: this.options.hubId, e: this.lastPublished }));
     }, MARK_MS);
     const watchdog = setInterval(() => {
       if (this.watched.size === 0 || fill.busy) return;

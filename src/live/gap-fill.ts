@@ -87,6 +87,8 @@ export class GapFill {
   private readonly base = new Map<string, Stamp>();
   private readonly last = new Map<string, Map<string, Stamp>>();
   private readonly marks = new Map<string, Stamp>();
+  /** When each publishing hub was last heard from (a batch or a mark): overdue ones are read from PostgreSQL. */
+  private readonly heardAt = new Map<string, number>();
   /** The newest epoch this hub has seen: the base of a new watch until the real one is read. */
   private known = 0;
   private held: Held[] = [];
@@ -146,6 +148,7 @@ export class GapFill {
       return;
     }
     byHub.set(batch.hub, { epoch: batch.epoch, at: this.now() });
+    this.heardAt.set(batch.hub, this.now());
     this.options.deliver({ epoch: batch.epoch, byEvent: new Map([[batch.event, batch.points]]) });
   }
 
@@ -156,6 +159,7 @@ export class GapFill {
       this.hold({ kind: 'mark', hub, epoch });
       return;
     }
+    this.heardAt.set(hub, this.now());
     const m = this.marks.get(hub);
     if (m === undefined) this.marks.set(hub, { epoch, at: this.now() });
     else {
@@ -164,17 +168,17 @@ export class GapFill {
     }
   }
 
-  /** Hubs whose last mark is older than `ms` (cut off, dead, or our own link is down). */
+  /** Hubs not heard from (a batch or a mark) for `ms` (cut off, dead, or our own link is down). */
   overdue(ms: number): string[] {
     const old = this.now() - ms;
     const hubs: string[] = [];
-    for (const [hub, m] of this.marks) if (m.at < old) hubs.push(hub);
+    for (const [hub, at] of this.heardAt) if (at < old) hubs.push(hub);
     return hubs;
   }
 
-  /** Forgets a hub's mark (it was overdue and a fill has read its commits: no need to ask again). */
+  /** Stops watching for a hub long silent (gone, most likely; the routine fill still reads its commits). */
   forget(hub: string): void {
-    if (this.running === undefined) this.marks.delete(hub);
+    this.heardAt.delete(hub);
   }
 
   /** Reads what was missed. */
