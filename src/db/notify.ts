@@ -1,6 +1,9 @@
 /**
  * LISTEN on a dedicated connection that comes back by itself: after a lost connection it
- * reconnects with backoff and calls `onReconnect`, since notifications sent meanwhile are lost.
+ * reconnects with backoff. `onReconnect` runs each time the LISTEN is in effect — also the first
+ * time, since what changed between the caller's first read and the LISTEN was never announced
+ * to it (a cache loaded before must be read again), and after a reconnect, since notifications
+ * sent meanwhile are lost.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -24,7 +27,6 @@ export function listenAll(url: string, handlers: Readonly<Record<string, (payloa
   let client: pg.Client | undefined;
   let closed = false;
   let delay = 100;
-  let first = true;
 
   const connect = async (): Promise<void> => {
     while (!closed) {
@@ -47,8 +49,7 @@ export function listenAll(url: string, handlers: Readonly<Record<string, (payloa
         for (const channel of Object.keys(handlers)) await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
         client = c;
         delay = 100;
-        if (!first) onReconnect();
-        first = false;
+        onReconnect();
         return;
       } catch (err) {
         await c.end().catch(() => undefined);
