@@ -296,6 +296,8 @@ async function runHub(
           sentAt.delete(reply.id);
           send();
         });
+        // A socket cut by the hub (or the network) fails the run instead of waiting forever.
+        ws.once('close', (code: number) => reject(new Error(`device socket ${d} closed (${code}) with ${inFlight} messages unanswered`)));
         send();
       });
       ws.close();
