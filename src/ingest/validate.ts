@@ -7,6 +7,11 @@ import type { Principal } from '../auth/principal.js';
 import { HubError, invalid, tooLarge, type ErrorDetail } from '../errors.js';
 import type { Catalog, EventRef } from './catalog.js';
 
+/** Longer than any event public_id (36 characters, or 32 without dashes, maybe braced). */
+const MAX_ID_CHARS = 64;
+/** channel_mappings.channel_id is varchar(255). */
+const MAX_CHANNEL_CHARS = 255;
+
 /** A validated message: `count` points as parallel arrays. */
 export interface IngestPoints {
   readonly seq: number | null;
@@ -75,7 +80,9 @@ export function validateIngest(
     if ((event === undefined) === (channel === undefined)) {
       fail(`/points/${i}`, 'must name exactly one of event and channel');
     } else if (event !== undefined) {
-      if (typeof event !== 'string') fail(`/points/${i}/event`, 'must be an event public_id');
+      // A string far longer than an id is refused before any lookup hashes it (a frame of
+      // thousands of long strings must not cost seconds).
+      if (typeof event !== 'string' || event.length > MAX_ID_CHARS) fail(`/points/${i}/event`, 'must be an event public_id');
       else {
         ref = catalog.event(event);
         if (ref === undefined) {
@@ -88,8 +95,8 @@ export function validateIngest(
       }
     } else if (device === null) {
       fail(`/points/${i}/channel`, 'channel is for device tokens; name the event');
-    } else if (typeof channel !== 'string') {
-      fail(`/points/${i}/channel`, 'must be a channel_id string');
+    } else if (typeof channel !== 'string' || channel.length > MAX_CHANNEL_CHARS) {
+      fail(`/points/${i}/channel`, `must be a channel_id string of at most ${MAX_CHANNEL_CHARS} characters`);
     } else {
       ref = catalog.channel(device, channel);
       if (ref === undefined) {
