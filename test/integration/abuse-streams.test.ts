@@ -12,10 +12,16 @@ let h: TestHub;
 let admin: HubClient;
 let event: string;
 const HISTORY = 300_000;
+/**
+ * A stalled replay is cut after this. Long enough that the test's own steps (several sockets,
+ * each waiting for its reply) fit inside it on a loaded machine: a slot freed too early made
+ * the 503 below a 200 in a CI dry run at 1.5 s.
+ */
+const STALL_MS = 6_000;
 
 beforeAll(async () => {
   h = await startTestHub({
-    HUB_REPLAY_STALL_MS: '1500',
+    HUB_REPLAY_STALL_MS: String(STALL_MS),
     HUB_MAX_SOCKETS_PER_USER: '5',
     HUB_MAX_SOCKETS_PER_ADDRESS: '40',
     HUB_MAX_FRAME_BYTES: String(1 << 20),
@@ -77,10 +83,10 @@ describe('replays cannot starve the hub (defect 3)', () => {
     await expect(h.login(viewer.user.username as string, viewer.password)).resolves.toBeTypeOf('string');
     // The stalled reader's replays end (the hub closes it with 1013, HUB_REPLAY_STALL_MS after it
     // stopped taking bytes) instead of holding connections.
-    await new Promise((r) => setTimeout(r, 4000));
+    await new Promise((r) => setTimeout(r, STALL_MS + 2500));
     expect(await stalled.resume()).toBe(1013);
     await other.close();
-  });
+  }, 60_000);
 
   it('a third concurrent replay of one caller gets 429, and with every replay slot taken 503', async () => {
     /** Sends one replay subscribe per socket (of one user), collects the replies, then stops reading. */
@@ -114,11 +120,11 @@ describe('replays cannot starve the hub (defect 3)', () => {
     // Live subscriptions (no since) need no slot.
     await expect(admin.request('subscribe', { events: [event] })).resolves.toEqual({ subscribed: [event] });
     // Once the stalled readers are closed (1013), the slots are free again.
-    await new Promise((r) => setTimeout(r, 4000));
+    await new Promise((r) => setTimeout(r, STALL_MS + 2500));
     const d = await replaying(1);
     expect(d.replies[0]?.ok).toBe(true);
     for (const { sockets } of [a, b, c, d]) for (const ws of sockets) ws.terminate();
-  });
+  }, 90_000);
 
   it('one replay at a time per socket: a second while the first runs is 429', async () => {
     const ws = await rawSocket(h.wsUrl, (await h.userWithRole('viewer')).token);
