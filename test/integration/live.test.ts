@@ -1,7 +1,7 @@
 /** Live subscriptions, resume, conflation, history and latest. @see PROTOCOL.md §7 */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubClient, Push } from '../../src/client/hub-client.js';
-import { rawSocket, startTestHub, type TestHub } from '../support/hub.js';
+import { nextMessage, rawSocket, startTestHub, type TestHub } from '../support/hub.js';
 
 type Rec = Record<string, any>;
 let h: TestHub;
@@ -119,7 +119,13 @@ describe('slow subscribers', () => {
       const event = (await c.request<Rec>('events.create', { name: 'flood' })).public_id;
       // A raw socket that never reads.
       const stalled = await rawSocket(hub.wsUrl, hub.adminToken);
+      const closedEarly = new Promise<number>((resolve) => stalled.once('close', (code) => resolve(code)));
+      const subscribed = nextMessage(stalled);
       stalled.send(JSON.stringify({ id: 1, op: 'subscribe', data: { events: [event] } }));
+      // Subscribed before it stops reading (a CI dry run saw this socket cut with 1006 before its
+      // subscribe was handled; if that happens again, say so rather than fail on a metric).
+      const first = await Promise.race([subscribed.then((m) => JSON.parse(m.data.toString()) as Rec), closedEarly.then((code) => ({ closed: code }))]);
+      expect(first).toMatchObject({ id: 1, ok: true });
       stalled.pause();
       const healthy = await hub.connect(hub.adminToken);
       const seen = collect(healthy);
