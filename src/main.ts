@@ -217,13 +217,18 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
             (err: unknown) => log.warn({ err }, 'a new log entry could not be pushed'),
           ),
       },
-      () => {
-        catalog.load().catch((err: unknown) => log.warn({ err }, 'catalog reload failed'));
-        void rulesEngine.reload().catch((err: unknown) => log.warn({ err }, 'rules reload failed'));
+      async () => {
+        await Promise.all([
+          catalog.load().catch((err: unknown) => log.warn({ err }, 'catalog reload failed')),
+          rulesEngine.reload().catch((err: unknown) => log.warn({ err }, 'rules reload failed')),
+        ]);
       },
       log,
     );
     started.push(() => listener.close());
+    // What changed between the first reads above and the LISTEN was never announced: the hub
+    // reads it again once LISTEN is in effect, and serves only after that (bounded).
+    await Promise.race([listener.ready, new Promise((r) => setTimeout(r, 10_000).unref())]);
     const ingest = new IngestService(queue, writer, catalog, metrics, config.maxBatchPoints);
 
     const repos = createRepositories(database.db);

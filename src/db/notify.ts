@@ -9,6 +9,8 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 
 export interface Listener {
+  /** Settles once the first LISTEN is in effect and its `onReconnect` has finished. */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -16,14 +18,19 @@ export function listen(
   url: string,
   channel: string,
   onMessage: (payload: string) => void,
-  onReconnect: () => void,
+  onReconnect: () => void | Promise<void>,
   log: Logger,
 ): Listener {
   return listenAll(url, { [channel]: onMessage }, onReconnect, log);
 }
 
 /** LISTEN on several channels over one connection, each with its handler. */
-export function listenAll(url: string, handlers: Readonly<Record<string, (payload: string) => void>>, onReconnect: () => void, log: Logger): Listener {
+export function listenAll(
+  url: string,
+  handlers: Readonly<Record<string, (payload: string) => void>>,
+  onReconnect: () => void | Promise<void>,
+  log: Logger,
+): Listener {
   let client: pg.Client | undefined;
   let closed = false;
   let delay = 100;
@@ -49,7 +56,7 @@ export function listenAll(url: string, handlers: Readonly<Record<string, (payloa
         for (const channel of Object.keys(handlers)) await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
         client = c;
         delay = 100;
-        onReconnect();
+        await Promise.resolve(onReconnect()).catch((err: unknown) => log.warn({ err }, 'reading again after LISTEN failed'));
         return;
       } catch (err) {
         await c.end().catch(() => undefined);
@@ -61,6 +68,7 @@ export function listenAll(url: string, handlers: Readonly<Record<string, (payloa
   };
   const ready = connect();
   return {
+    ready,
     close: async () => {
       closed = true;
       await ready.catch(() => undefined);
