@@ -26,6 +26,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import WebSocket from 'ws';
 import { COPY_DATAPOINTS_SQL, encodeCopy } from '../src/ingest/copy-encoder.js';
+import { holdReferencesSql, SKIP_ROW_REFERENCE_CHECKS } from '../src/ingest/copy-writer.js';
 import { Uuid7Generator, uuidToBytes } from '../src/ingest/uuid7.js';
 import { adminToken, connect, flags, Latencies, machine, startBenchHub, table, type BenchHub } from './lib.js';
 
@@ -188,6 +189,7 @@ async function runCeiling(client: pg.Client, points: { event: string; value: num
     values: Float64Array.from(points.map((p) => p.value)),
     ts: Float64Array.from(points.map((p) => p.ts)),
   };
+  const hold = holdReferencesSql(new Set(points.map((p) => p.event)), null);
   // As large a COPY as the hub's typical batch: all devices' windows at once.
   const perCopy = Math.max(1, Math.round((devices * window) / 2));
   let rows = 0;
@@ -195,12 +197,14 @@ async function runCeiling(client: pg.Client, points: { event: string; value: num
   const deadline = started + seconds * 1000;
   while (performance.now() < deadline) {
     const payload = encodeCopy(Array.from({ length: perCopy }, () => source), null, ids);
-    const stream = client.query(copyFrom(COPY_DATAPOINTS_SQL));
+    // As the hub does: the batch's events held once (migration 0013), then the COPY.
+    const stream = client.query(copyFrom(`BEGIN; ${SKIP_ROW_REFERENCE_CHECKS}; ${COPY_DATAPOINTS_SQL}`));
     await new Promise<void>((resolve, reject) => {
       stream.on('finish', resolve);
       stream.on('error', reject);
       stream.end(payload);
     });
+    await client.query(`${hold}; COMMIT`);
     rows += perCopy * points.length;
   }
   return rows / ((performance.now() - started) / 1000);

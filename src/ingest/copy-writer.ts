@@ -179,7 +179,7 @@ export class CopyWriter {
       if (this.queue.waiting < this.options.maxBatchRows) await (this.options.lingerMs > 0 ? sleep(this.options.lingerMs) : yieldTurn());
       // Take a batch only when a connection is free, so it holds everything waiting by then;
       // the second connection only for a backlog.
-      while (this.runner.pending + this.runner.size >= this.connectionsFor(this.queue.waiting)) await nextSettled(this.runner);
+      while (this.runner.pending + this.runner.size >= this.connectionsFor(this.queue.nextBatchPoints(this.options.maxBatchRows))) await nextSettled(this.runner);
       if (this.failures.length > 0) {
         await this.runner.onIdle();
         await this.recover();
@@ -218,9 +218,9 @@ export class CopyWriter {
     }
   }
 
-  /** How many transactions may run at once with `waiting` points queued. */
-  private connectionsFor(waiting: number): number {
-    return waiting >= this.options.pipelineAtPoints ? this.options.connections : 1;
+  /** How many transactions may run at once when the next batch would hold `next` points. */
+  private connectionsFor(next: number): number {
+    return next >= this.options.pipelineAtPoints ? this.options.connections : 1;
   }
 
   /** Decides duplicates in queue order against committed and tentative marks. */
@@ -264,6 +264,7 @@ export class CopyWriter {
       if (plan.rows === 0) await client.query('BEGIN');
       const batchId = plan.rows > 0 ? this.commitLog?.nextBatch() : undefined;
       const begun = performance.now();
+      let hold = '';
       if (plan.rows > 0) {
         const experiment = this.catalog.runningExperiment();
         const payload = encodeCopy(
@@ -272,7 +273,10 @@ export class CopyWriter {
           this.ids,
           batchId,
         );
-        const stream = client.query(copyFrom(`BEGIN; ${batchId === undefined ? COPY_DATAPOINTS_SQL : COPY_DATAPOINTS_BATCH_SQL}`));
+        // The rows' own reference check is skipped: the batch's events and experiment are held
+        // once instead, before COMMIT (holdReferencesSql), as a deferred foreign key would.
+        hold = holdReferencesSql(eventsOf(plan.fresh), experiment?.id ?? null);
+        const stream = client.query(copyFrom(`BEGIN; ${SKIP_ROW_REFERENCE_CHECKS}; ${batchId === undefined ? COPY_DATAPOINTS_SQL : COPY_DATAPOINTS_BATCH_SQL}`));
         await new Promise<void>((resolve, reject) => {
           stream.once('finish', resolve);
           stream.once('error', reject);
@@ -294,12 +298,12 @@ export class CopyWriter {
         // Marks, epoch and COMMIT in one round trip (a simple query of several statements; one
         // that fails skips the rest and the transaction is rolled back below): each round trip
         // is a wait for PostgreSQL to be scheduled, which on a busy machine is the ack's tail.
-        const results = await client.query(`${plan.marks.size > 0 ? `${marksSql(plan.marks)};\n` : ''}${epochSql};\nCOMMIT`);
+        const results = await client.query(`${hold === '' ? '' : `${hold};\n`}${plan.marks.size > 0 ? `${marksSql(plan.marks)};\n` : ''}${epochSql};\nCOMMIT`);
         epoch = epochOf(results);
       } else {
         if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
         after = await this.runHook(client, work);
-        const counted = await client.query(`${epochSql};\nCOMMIT`);
+        const counted = await client.query(`${hold === '' ? '' : `${hold};\n`}${epochSql};\nCOMMIT`);
         epoch = epochOf(counted);
       }
       const committed = performance.now();
@@ -542,4 +546,40 @@ function timeRange(plan: Plan): [number, number] {
     }
   }
   return [min, max];
+}
+
+/**
+ * Tells migration 0013's row trigger that this transaction holds its rows' references itself: it
+ * must then call {@link holdReferencesSql} before COMMIT.
+ */
+export const SKIP_ROW_REFERENCE_CHECKS = `SET LOCAL hub.datapoint_references_held = 'on'`;
+
+/** The distinct events of some messages' points (consecutive points mostly share theirs). */
+function eventsOf(messages: readonly PendingIngest[]): Set<string> {
+  const ids = new Set<string>();
+  for (const m of messages) {
+    let last: EventRef | undefined;
+    for (const e of m.points.events) {
+      if (e === last) continue;
+      last = e;
+      ids.add(e.id);
+    }
+  }
+  return ids;
+}
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The call that holds a batch's references (migration 0013): its distinct events and the running
+ * experiment are locked FOR KEY SHARE until COMMIT, and the call fails with 23503, as a foreign key
+ * would, when one is gone. Made after the COPY, just before COMMIT (a deferred check): rows locked
+ * before the COPY could deadlock with a delete of their event waiting on a lock the COPY needs.
+ * Only UUIDs are inlined, each checked.
+ */
+export function holdReferencesSql(events: Iterable<string>, experiment: string | null): string {
+  const ids = [...events];
+  for (const id of ids) if (!UUID_TEXT.test(id)) throw new Error(`not an event id: ${JSON.stringify(id)}`);
+  if (experiment !== null && !UUID_TEXT.test(experiment)) throw new Error(`not an experiment id: ${JSON.stringify(experiment)}`);
+  return `CALL hub_hold_datapoint_references('{${ids.join(',')}}'::uuid[], ${experiment === null ? 'NULL' : `'${experiment}'`}::uuid)`;
 }

@@ -15,11 +15,13 @@ interface ForeignKey {
   rule: 'CASCADE' | 'SET NULL';
   /** Other parents the child row needs. */
   needs?: Partial<Record<string, Table>>;
+  /** Kept by migration 0013's triggers rather than a FOREIGN KEY (the hot table's COPY cost). */
+  byTrigger?: true;
 }
 
 const FOREIGN_KEYS: ForeignKey[] = [
-  { child: 'datapoints', column: 'event_public_id', parent: 'events', rule: 'CASCADE' },
-  { child: 'datapoints', column: 'experiment_public_id', parent: 'experiments', rule: 'SET NULL', needs: { event_public_id: 'events' } },
+  { child: 'datapoints', column: 'event_public_id', parent: 'events', rule: 'CASCADE', byTrigger: true },
+  { child: 'datapoints', column: 'experiment_public_id', parent: 'experiments', rule: 'SET NULL', needs: { event_public_id: 'events' }, byTrigger: true },
   { child: 'rules', column: 'event_public_id', parent: 'events', rule: 'CASCADE' },
   { child: 'rules', column: 'user_public_id', parent: 'users', rule: 'SET NULL', needs: { event_public_id: 'events' } },
   { child: 'webhook_deliveries', column: 'webhook_public_id', parent: 'webhooks', rule: 'CASCADE' },
@@ -79,7 +81,9 @@ describe('foreign keys', () => {
           ON ccu.constraint_name = rc.constraint_name AND ccu.constraint_schema = rc.constraint_schema
        WHERE rc.constraint_schema = 'public'`);
     const actual = rows.map((r) => `${r.child}.${r.column} -> ${r.parent}.${r.parent_column} ON DELETE ${r.rule}`).sort();
-    const expected = FOREIGN_KEYS.map((k) => `${k.child}.${k.column} -> ${k.parent}.public_id ON DELETE ${k.rule}`).sort();
+    const expected = FOREIGN_KEYS.filter((k) => k.byTrigger !== true)
+      .map((k) => `${k.child}.${k.column} -> ${k.parent}.public_id ON DELETE ${k.rule}`)
+      .sort();
     expect(actual).toEqual(expected);
   });
 
@@ -103,6 +107,58 @@ describe('foreign keys', () => {
         expect(after.rows[0].ref).toBeNull();
       }
     });
+  });
+});
+
+describe('datapoints references (migration 0013: triggers, not foreign keys)', () => {
+  it('refuses a row naming a missing event or experiment, as a foreign key would (23503, same detail)', async () => {
+    const { db, pool } = database;
+    const event = await insertRow(db, 'events');
+    const missing = '0190a0a0-0000-7000-8000-000000000001';
+    await expect(pool.query(`INSERT INTO datapoints (event_public_id, value, "timestamp") VALUES ($1, 1, now())`, [missing])).rejects.toMatchObject({
+      code: '23503',
+      detail: `Key (event_public_id)=(${missing}) is not present in table "events".`,
+    });
+    await expect(
+      pool.query(`INSERT INTO datapoints (event_public_id, experiment_public_id, value, "timestamp") VALUES ($1, $2, 1, now())`, [event, missing]),
+    ).rejects.toMatchObject({ code: '23503', detail: `Key (experiment_public_id)=(${missing}) is not present in table "experiments".` });
+    const row = await insertRow(db, 'datapoints', { event_public_id: event });
+    await expect(pool.query(`UPDATE datapoints SET event_public_id = $1 WHERE public_id = $2`, [missing, row])).rejects.toMatchObject({ code: '23503' });
+    // An update that leaves the references alone is not checked again.
+    await pool.query(`UPDATE datapoints SET value = 2 WHERE public_id = $1`, [row]);
+  });
+
+  it("holds a batch's references once: a missing one fails the call, present ones are locked against deletion", async () => {
+    const { db, pool } = database;
+    const event = await insertRow(db, 'events');
+    const missing = '0190a0a0-0000-7000-8000-000000000002';
+    const writer = await pool.connect();
+    const deleter = await pool.connect();
+    try {
+      await writer.query('BEGIN');
+      await expect(writer.query(`CALL hub_hold_datapoint_references($1::uuid[], NULL)`, [[event, missing]])).rejects.toMatchObject({
+        code: '23503',
+        detail: `Key (event_public_id)=(${missing}) is not present in table "events".`,
+      });
+      await writer.query('ROLLBACK');
+      await writer.query('BEGIN');
+      await writer.query(`CALL hub_hold_datapoint_references($1::uuid[], NULL)`, [[event]]);
+      // Held: rows go in unchecked (the writer's COPY); a delete of the event waits for the commit,
+      // then takes the rows with it.
+      await writer.query(`INSERT INTO datapoints (event_public_id, value, "timestamp") VALUES ($1, 1, now())`, [event]);
+      await deleter.query(`SET lock_timeout = '200ms'`);
+      await expect(deleter.query(`DELETE FROM events WHERE public_id = $1`, [event])).rejects.toMatchObject({ code: '55P03' });
+      await deleter.query(`SET lock_timeout = 0`);
+      const deleted = deleter.query(`DELETE FROM events WHERE public_id = $1`, [event]);
+      await writer.query('COMMIT');
+      await deleted;
+      expect((await pool.query(`SELECT count(*)::int AS n FROM datapoints WHERE event_public_id = $1`, [event])).rows[0].n).toBe(0);
+      // Outside such a transaction the trigger checks again.
+      await expect(pool.query(`INSERT INTO datapoints (event_public_id, value, "timestamp") VALUES ($1, 1, now())`, [event])).rejects.toMatchObject({ code: '23503' });
+    } finally {
+      writer.release();
+      deleter.release();
+    }
   });
 });
 
@@ -148,7 +204,8 @@ describe('schema', () => {
     const { rows } = await database.pool.query<{ indexdef: string }>(
       `SELECT indexdef FROM pg_indexes WHERE tablename = 'datapoints' AND indexname = 'ix_datapoints_event_ts'`,
     );
-    expect(rows[0]?.indexdef).toMatch(/\(event_public_id, "timestamp"\)/);
+    // With value, so bucketed history is an index-only scan (migration 0013).
+    expect(rows[0]?.indexdef).toMatch(/\(event_public_id, "timestamp"\) INCLUDE \(value\)/);
   });
 
   it('lets at most one experiment run at a time', async () => {
