@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { adminToken, connect, Latencies, machine, startBenchHub, table, type BenchHub } from './lib.js';
+import { adminToken, connect, Latencies, machine, stageSummary, startBenchHub, table, type BenchHub } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,10 +50,16 @@ try {
   await setup.close();
   const [floodToken, ...calmTokens] = tokens as [string, ...string[]];
 
+  // Where the time goes inside the hub in each phase (a read of /metrics starts a new window).
+  const stages = async () => stageSummary(await (await fetch(`${hub.baseUrl}/metrics`)).text());
+  await stages();
   const baseline = await calm(hub, calmTokens, event);
+  const baselineStages = await stages();
   const flooding = flood(hub, floodToken, event);
   await new Promise((r) => setTimeout(r, 500));
+  await stages();
   const during = await calm(hub, calmTokens, event);
+  const duringStages = await stages();
   const floodResult = await flooding.stop();
 
   const ratio = during.latency.p99 / baseline.latency.p99;
@@ -76,6 +82,8 @@ try {
     flood_rows_per_s: Math.round(floodResult.rows / floodResult.seconds),
     flood_busy: floodResult.busy,
     flood_rate_limited: floodResult.limited,
+    hub_stages_alone_ms: baselineStages,
+    hub_stages_with_flood_ms: duringStages,
   };
   if (values.json === true) console.log(JSON.stringify(result));
   else {
@@ -88,6 +96,16 @@ try {
     );
     console.log(
       `p99 with / without the flood: ${result.p99_ratio} (aim < 2); the flood: ${result.flood_rows_per_s} rows/s acked, ${result.flood_busy} busy, ${result.flood_rate_limited} rate-limited`,
+    );
+    console.log('inside the hub (hub_ingest_stage_ms, all messages of the phase), p50 / p99 ms:');
+    console.log(
+      table(
+        Object.keys(duringStages).map((stage) => ({
+          stage,
+          alone: `${baselineStages[stage]?.p50 ?? ''} / ${baselineStages[stage]?.p99 ?? ''}`,
+          'with the flood': `${duringStages[stage]?.p50 ?? ''} / ${duringStages[stage]?.p99 ?? ''}`,
+        })),
+      ),
     );
   }
   if (result.calm_refused > 0) process.exitCode = 1;

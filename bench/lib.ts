@@ -45,6 +45,9 @@ export async function startBenchHub(env: Record<string, string> = {}, nodeArgs: 
   let benchDatabase: { url: string; drop(): Promise<void> } | undefined;
   const serverUrl = process.env.DATABASE_URL ?? '';
   if (serverUrl !== '') benchDatabase = await createBenchDatabase(serverUrl);
+  // BENCH_PROFILE_DIR=<dir>: every bench hub writes a CPU profile there (node --cpu-prof).
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  if (profileDir !== undefined && profileDir !== '' && !nodeArgs.includes('--cpu-prof')) nodeArgs = [...nodeArgs, '--cpu-prof', `--cpu-prof-dir=${profileDir}`];
   const entry = process.env.BENCH_ENTRY === 'src' ? ['--import', 'tsx', path.join(ROOT, 'src/main.ts')] : [path.join(ROOT, 'dist/main.js')];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
@@ -181,4 +184,17 @@ export function table(rows: Record<string, string | number>[]): string {
   const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));
   const line = (values: string[]) => values.map((v, i) => v.padStart(widths[i] as number)).join('  ');
   return [line(keys), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(keys.map((k) => cell(r[k]))))].join('\n');
+}
+
+/** The hub's stage trace from `/metrics` (hub_ingest_stage_ms): stage → p50, p99, max in ms. */
+export function stageSummary(metricsText: string): Record<string, { p50: number; p99: number; max: number }> {
+  const out: Record<string, { p50: number; p99: number; max: number }> = {};
+  for (const m of metricsText.matchAll(/^hub_ingest_stage_ms\{stage="([^"]+)",quantile="([^"]+)"\} (\S+)$/gm)) {
+    const q = (out[m[1] as string] ??= { p50: 0, p99: 0, max: 0 });
+    const v = Number(Number(m[3]).toFixed(2));
+    if (m[2] === '0.5') q.p50 = v;
+    else if (m[2] === '0.99') q.p99 = v;
+    else q.max = v;
+  }
+  return out;
 }
