@@ -183,6 +183,29 @@ export class IngestQueue {
   }
 
   /**
+   * Points the next {@link take} of `maxPoints` would hold (an estimate: whole messages up to each
+   * lane's part). The writer opens its second connection for this, not for {@link waiting}: one
+   * sender's deep backlog fills a batch only by its part, so it is written one batch at a time
+   * and leaves the database's other core to the rest.
+   */
+  nextBatchPoints(maxPoints: number): number {
+    if (this.ready.size === 0) return 0;
+    const part = Math.max(1, Math.min(this.limits.senderBatchPoints, Math.floor(maxPoints / this.ready.size)));
+    let n = 0;
+    for (const lane of this.ready.values()) {
+      let mine = 0;
+      for (let i = lane.head; i < lane.items.length; i++) {
+        const size = (lane.items[i] as PendingIngest).points.count;
+        if (mine > 0 && mine + size > part) break;
+        mine += size;
+      }
+      n += mine;
+      if (n >= maxPoints) return maxPoints;
+    }
+    return n;
+  }
+
+  /**
    * Takes up to `maxPoints` (at least one message): from each waiting sender in turn, at most
    * an equal part of `maxPoints` and `senderBatchPoints` (at least its next message). A sender
    * served goes to the back.

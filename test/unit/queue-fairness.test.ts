@@ -13,6 +13,25 @@ const message = (sender: string, count: number): PendingIngest => ({
 });
 
 describe('IngestQueue fairness', () => {
+  it("says what the next batch would hold: one sender's deep backlog counts only its part", () => {
+    const q = new IngestQueue(100_000, { senderBatchPoints: 1000 });
+    expect(q.nextBatchPoints(50_000)).toBe(0);
+    // A flood: 40 messages of 1000 waiting, but a batch takes one of them.
+    for (let i = 0; i < 40; i++) q.tryOffer(message('flood', 1000));
+    expect(q.waiting).toBe(40_000);
+    expect(q.nextBatchPoints(50_000)).toBe(1000);
+    // Calm senders add their next message each.
+    for (const s of ['a', 'b', 'c']) q.tryOffer(message(s, 10));
+    expect(q.nextBatchPoints(50_000)).toBe(1030);
+    // Eight senders with backlogs: a batch holds a part of each, so the writer pipelines.
+    const many = new IngestQueue(100_000, { senderBatchPoints: 1000 });
+    for (let d = 0; d < 8; d++) for (let i = 0; i < 4; i++) many.tryOffer(message(`d${d}`, 1000));
+    expect(many.nextBatchPoints(50_000)).toBe(8000);
+    // The estimate is what take() then takes.
+    expect(many.take(50_000).reduce((n, m) => n + m.points.count, 0)).toBe(8000);
+    expect(q.take(50_000).reduce((n, m) => n + m.points.count, 0)).toBe(1030);
+  });
+
   it('refuses a sender beyond its share alone, while another sender is still accepted', () => {
     const q = new IngestQueue(1000, { senderPoints: 250, senderMessages: 100 });
     expect(q.tryOffer(message('a', 200))).toBe('accepted');
