@@ -86,6 +86,8 @@ if (process.send !== undefined) {
             client.once('connect', () => resolve(client));
             client.once('error', reject);
           });
+          // Nagle off, as ws has it on the hub's side.
+          (c.stream as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
           await c.subscribeAsync(topic, { qos: 0 });
           c.on('message', (_topic, payload) => received(JSON.parse(payload.toString()) as [number, number][]));
           closers.push(() => void c.end(true));

@@ -18,8 +18,14 @@
  * `saturation_ratio` (points delivered at the hub's saturation ÷ at Mosquitto's).
  *
  * Flags (or BENCH_<NAME>): --subscribers 1000 --events 100 --rate 20000 --seconds 10
- * --workers 4 --ramp-start 10000 --ramp-factor 1.5 --ramp-seconds 3 --ramp-steps 8
- * --idle 10000 --json. No broker on 1883: the Mosquitto side is skipped with a note.
+ * --workers 4 --ramp-start 2000 --ramp-factor 1.5 --ramp-seconds 3 --ramp-steps 10
+ * --idle 10000 --warmup 2 --broker private --json. Each system's fixed-rate run follows `--warmup`
+ * seconds at that rate, not counted (JIT, connections, first GCs), for both alike.
+ * `--broker private` (the default) starts a Mosquitto of its own (`--mosquitto` binary) on a free
+ * port with `set_tcp_nodelay true`, as the hub's sockets are (uWS and ws set TCP_NODELAY): the
+ * Debian default leaves Nagle on, which alone holds a subscriber's messages ~40 ms. The MQTT
+ * clients set it too. `--broker mqtt://host:port` uses a running broker instead (its process found
+ * by name for the CPU figure). No broker: the Mosquitto side is skipped with a note.
  *
  * `--hubs 2` (PROTOCOL.md §15) measures several hubs instead: in the same run, the fixed rate
  * through 1 hub (every subscriber and the device on it), then through N hubs on one database
@@ -28,7 +34,7 @@
  * of nats-server and of PostgreSQL per million delivered points. No ramp, no Mosquitto.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -45,12 +51,14 @@ const opts = flags({
   rate: '20000',
   seconds: '10',
   workers: '4',
-  'ramp-start': '10000',
+  'ramp-start': '2000',
   'ramp-factor': '1.5',
   'ramp-seconds': '3',
-  'ramp-steps': '8',
+  'ramp-steps': '10',
   idle: '10000',
-  broker: 'mqtt://127.0.0.1:1883',
+  broker: 'private',
+  mosquitto: 'mosquitto',
+  warmup: '2',
   hubs: '1',
   'nats-server': 'nats-server',
 });
@@ -119,6 +127,7 @@ try {
 
   workers = await startWorkers(workerCount);
   const hubSide = await openHub(hub, token, events);
+  await warmUp(hubSide, subscribersOf);
   const hubFixed = await measure(hubSide, rate, seconds, subscribersOf);
   const hubRamp = await ramp(hubSide, subscribersOf);
   await hubSide.close();
@@ -128,9 +137,12 @@ try {
   let mqttFixed: Step | undefined;
   let mqttRamp: Step[] = [];
   let mqttNote = '';
+  const broker = opts.broker === 'private' ? await startMosquitto().catch((err: unknown) => err as Error) : { url: opts.broker, pid: undefined, stop: async () => undefined };
   try {
+    if (broker instanceof Error) throw broker;
     workers = await startWorkers(workerCount);
-    const mqttSide = await openMosquitto(events);
+    const mqttSide = await openMosquitto(events, broker.url, broker.pid ?? pidOf('mosquitto'));
+    await warmUp(mqttSide, subscribersOf);
     mqttFixed = await measure(mqttSide, rate, seconds, subscribersOf);
     mqttRamp = await ramp(mqttSide, subscribersOf);
     await mqttSide.close();
@@ -140,6 +152,7 @@ try {
     for (const w of workers) w.send({ cmd: 'close' });
     await Promise.all(workers.map((w) => w.exited));
     workers = [];
+    if (!(broker instanceof Error)) await broker.stop();
   }
   await setup.close();
 
@@ -280,15 +293,16 @@ async function openHub(target: BenchHub, token: string, events: string[]): Promi
   };
 }
 
-async function openMosquitto(events: string[]): Promise<System> {
+async function openMosquitto(events: string[], url: string, pid: number | undefined): Promise<System> {
   const publisher = await new Promise<mqtt.MqttClient>((resolve, reject) => {
-    const c = mqtt.connect(opts.broker, { reconnectPeriod: 0, connectTimeout: 3000 });
+    const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000 });
     c.once('connect', () => resolve(c));
     c.once('error', reject);
   });
-  await openSubscribers((topics) => ({ cmd: 'open', kind: 'mqtt', url: opts.broker, topics }), (i) => `bench/${events[i % events.length]}`);
+  noDelay(publisher);
+  await openSubscribers((topics) => ({ cmd: 'open', kind: 'mqtt', url, topics }), (i) => `bench/${events[i % events.length]}`);
   return {
-    pid: pidOf('mosquitto'),
+    pid,
     publish: (byEvent) => {
       for (const [event, points] of byEvent) publisher.publish(`bench/${event}`, JSON.stringify(points), { qos: 0 });
     },
@@ -340,6 +354,40 @@ async function measure(system: System, offered: number, secs: number, subscriber
     cpuPostgres: after.postgres - before.postgres,
     cpuWorkers: after.workers - before.workers,
   };
+}
+
+/** `--warmup` seconds at the fixed rate, not counted. */
+async function warmUp(system: System, subscribersOf: Map<string, number>): Promise<void> {
+  const secs = Number(opts.warmup);
+  if (secs <= 0) return;
+  await drive(rate, secs, [...subscribersOf.keys()], (byEvent) => system.publish(byEvent));
+  await new Promise((r) => setTimeout(r, DRAIN_MS));
+}
+
+/** A Mosquitto of the bench's own on a free port: Nagle off, nothing persisted, no limit on QoS 0 queues. */
+async function startMosquitto(): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bench-mosquitto-'));
+  const port = await freePort();
+  const conf = path.join(dir, 'mosquitto.conf');
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'set_tcp_nodelay true', 'persistence false', 'max_queued_messages 0', 'log_dest none', ''].join('\n'));
+  const child = spawn(opts.mosquitto, ['-c', conf], { stdio: 'ignore' });
+  const failed = new Promise<never>((_, reject) => child.once('error', reject));
+  await Promise.race([waitPort(port, 'mosquitto'), failed]);
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Nagle off on an MQTT client's socket, as the hub's clients (ws) have it. */
+function noDelay(client: mqtt.MqttClient): void {
+  (client.stream as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
 }
 
 /** Steps up the offered rate until a step fails (or the steps run out). */
@@ -585,7 +633,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitPort(port: number): Promise<void> {
+async function waitPort(port: number, what = 'nats-server'): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1');
@@ -598,5 +646,5 @@ async function waitPort(port: number): Promise<void> {
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`nats-server did not listen on ${port}`);
+  throw new Error(`${what} did not listen on ${port}`);
 }

@@ -39,6 +39,8 @@ export interface Config {
   /** How long a CSV export waits for a free export slot before `503 busy`. */
   readonly exportWaitMs: number;
   readonly subscriberBufferBytes: number;
+  /** HUB_PUSH_INTERVAL_MS: live points are flushed to subscribers at most this often (0: every commit). */
+  readonly pushIntervalMs: number;
   /** Open sockets per user (login tokens) or per API token; more are refused with 429 at upgrade. */
   readonly maxSocketsPerUser: number;
   /** Open sockets per client address, counted before the token is checked. */
@@ -147,6 +149,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     exportMaxMs: read.integer('HUB_EXPORT_MAX_MS', 1_800_000, 1_000, 86_400_000),
     exportWaitMs: read.integer('HUB_EXPORT_WAIT_MS', 5_000, 0, 600_000),
     subscriberBufferBytes: read.integer('HUB_SUBSCRIBER_BUFFER_BYTES', 1_048_576, 1024, 1024 * 1_048_576),
+    pushIntervalMs: read.integer('HUB_PUSH_INTERVAL_MS', 16, 0, 1000),
     maxSocketsPerUser: read.integer('HUB_MAX_SOCKETS_PER_USER', 64, 1, 10_000_000),
     maxSocketsPerAddress: read.integer('HUB_MAX_SOCKETS_PER_ADDRESS', 1024, 1, 10_000_000),
     maxRequestsPerCaller: read.integer('HUB_MAX_REQUESTS_PER_CALLER', 8, 1, 1_000_000),

@@ -178,6 +178,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       log.child({ module: 'live' }),
       { pool: replayPool, maxConcurrent: MAX_REPLAYS, stallMs: config.replayStallMs },
       bus,
+      config.pushIntervalMs,
     );
     await live.reloadLatest();
     metrics.liveStats = () => ({ ...live.fanout.stats, subscriptions: live.fanout.subscriptions });

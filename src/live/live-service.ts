@@ -89,8 +89,10 @@ export class LiveService {
     private readonly log: Logger,
     private readonly replays: ReplayOptions = { pool, maxConcurrent: 2, stallMs: 30_000 },
     private readonly bus: LiveBus = new LocalBus(),
+    /** HUB_PUSH_INTERVAL_MS: the least time between two flushes of live points (see Fanout). */
+    pushIntervalMs = 0,
   ) {
-    this.fanout = new Fanout(bufferBytes);
+    this.fanout = new Fanout(bufferBytes, pushIntervalMs);
     this.topics = new TopicFanout(bufferBytes);
     catalog.onReload((part) => {
       if (part === 'channel_mappings') this.dropUnmappedDeviceEvents();

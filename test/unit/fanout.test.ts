@@ -39,6 +39,28 @@ describe('Fanout', () => {
     expect(s1.frames[0]).toBe(s2.frames[0]);
   });
 
+  it('spaces flushes by the push interval: a lone commit leaves at once, close ones share a push', async () => {
+    const fanout = new Fanout(1024, 40);
+    const socket = new FakeSocket();
+    fanout.add(new Subscriber(socket), ['e1']);
+    fanout.publish(batch(1, [['e1', [[1, 10]]]]));
+    await tick();
+    // After a quiet spell: at the end of the turn, no wait.
+    expect(socket.messages()).toEqual([{ event: 'e1', points: [[1, 10]] }]);
+    fanout.publish(batch(2, [['e1', [[2, 11]]]]));
+    await new Promise((r) => setTimeout(r, 5));
+    fanout.publish(batch(3, [['e1', [[3, 12]]]]));
+    await tick();
+    // Within the interval of the last flush: held, then both in one push.
+    expect(socket.frames).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(socket.messages()).toEqual([
+      { event: 'e1', points: [[1, 10]] },
+      { event: 'e1', points: [[2, 11], [3, 12]] },
+    ]);
+    expect(fanout.stats.flushes).toBe(2);
+  });
+
   it('keeps only the latest point for a subscriber over its buffer, and sends it conflated on drain', async () => {
     const fanout = new Fanout(1024);
     const slow = new FakeSocket();
