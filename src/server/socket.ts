@@ -19,7 +19,7 @@ import { errorReply, okReply, parseRequest, type Outgoing, type RequestId } from
 import type { ConnectionState, OpRegistry, PushTransport } from '../protocol/ops.js';
 import { ConnectionLimits } from './connection-limits.js';
 import { bearerToken, remoteAddress, sendError, trackAborted } from './http.js';
-import { uws, type TemplatedApp, type WebSocket } from './uws.js';
+import { uws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** Requests one socket may have running at once. */
 export const MAX_IN_FLIGHT = 64;
@@ -46,6 +46,15 @@ export const MAX_BACKPRESSURE = 16 << 20;
  */
 export function transportFrameLimit(maxFrameBytes: number): number {
   return Math.min(Math.max(2 * maxFrameBytes, maxFrameBytes + (1 << 20)), 2 ** 31 - 1);
+}
+
+/**
+ * Whether a handshake's `Connection` header has the `Upgrade` token (RFC 6455 §4.2.1: without it
+ * the handshake is refused). uWS also marks a request whose `Connection` header is 5 characters
+ * long (`close`) to be closed once answered, which around an upgrade shuts the new socket down.
+ */
+export function hasUpgradeToken(connection: string): boolean {
+  return connection.split(',').some((token) => token.trim().toLowerCase() === 'upgrade');
 }
 
 /** What the socket hooks (`onOpen`, `onClose`, …) see of a socket. */
@@ -178,6 +187,28 @@ let connectionCounter = 0;
 export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: InFlight): void {
   const { log, metrics, sessions, ops } = deps;
   const limits = new ConnectionLimits((key) => (key.startsWith('addr|') ? deps.maxSocketsPerAddress : deps.maxSocketsPerUser));
+  /** The open sockets: any of them lends its cork to an upgrade (see `upgradeLater`). */
+  const openSockets = new Set<SocketState>();
+
+  /**
+   * Upgrades `res` after the asynchronous token check. Not inside its own `res.cork()`: in uWS
+   * 20.45 (uWebSockets.js 20.30) that cork, once its handler returns, runs its HTTP
+   * connection-close check on the socket it corked; the upgrade has shrunk that socket's memory in
+   * place, so the check reads `HttpResponseData::state` from memory the new WebSocket no longer
+   * owns, and when that memory was reused while the socket opened and the word has the "close"
+   * bit, it shuts the new socket down: 1006 at both ends before its first request is read (uWS
+   * upstream #1929). Inside another open socket's `ws.cork()` the loop's cork is that socket's,
+   * so `res.cork()` only calls its handler: `res` is upgraded uncorked (its 101 written at once)
+   * and no HTTP check follows; `res.cork()` is still what tells uWebSockets.js the write is meant
+   * (it warns about an upgrade outside it). Uncorked, uWS would honour a `Connection: close` and
+   * close the socket under the upgrade: such handshakes are refused first (`hasUpgradeToken`).
+   * With no other socket open (a hub's first), the plain `res.cork()` remains.
+   */
+  const upgradeLater = (res: HttpResponse, upgrade: () => void): void => {
+    const anchor = openSockets.values().next().value?.ws;
+    if (anchor !== undefined) anchor.cork(() => res.cork(upgrade));
+    else res.cork(upgrade);
+  };
   const perCaller = deps.maxRequestsPerCaller ?? MAX_IN_FLIGHT_PER_CALLER;
   const callerRequests = new ConnectionLimits(() => perCaller);
   const tooMany = (what: string): HubError =>
@@ -204,6 +235,11 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = bearerToken(req.getHeader('authorization'), req.getQuery() ?? '');
+      if (!hasUpgradeToken(req.getHeader('connection'))) {
+        metrics.httpRequests.inc({ route: '/ws', status: 400 });
+        sendError(res, state, badRequest('A WebSocket handshake needs the Upgrade token in its Connection header'));
+        return;
+      }
       // Counted before the token is checked: a flood of upgrades from one address is bounded too.
       const addressKey = `addr|${remoteAddress(res)}`;
       if (!limits.tryAcquire(addressKey)) {
@@ -223,7 +259,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
             return;
           }
           const data = new SocketState(++connectionCounter, principal, [addressKey, userKey], log);
-          res.cork(() => res.upgrade<UserData>({ state: data }, key, protocol, extensions, context));
+          upgradeLater(res, () => res.upgrade<UserData>({ state: data }, key, protocol, extensions, context));
         },
         (err: unknown) => {
           limits.release(addressKey);
@@ -237,6 +273,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
       const data = ws.getUserData().state;
       data.ws = ws;
       data.open = true;
+      openSockets.add(data);
       sessions.add(data);
       metrics.connections.inc({ role: data.principal.role });
       // Guarded: the socket's child logger is made only when something is logged for it.
@@ -328,6 +365,7 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
     close: (ws, code) => {
       const data = ws.getUserData().state;
       data.open = false;
+      openSockets.delete(data);
       for (const key of data.limitKeys.splice(0)) limits.release(key);
       sessions.remove(data);
       metrics.connections.dec({ role: data.principal.role });
