@@ -64,6 +64,11 @@ export interface CopyWriterOptions {
 export const DEFAULT_WRITER_OPTIONS: CopyWriterOptions = { maxBatchRows: 50_000, lingerMs: 0, connections: 2, pipelineAtPoints: 2_000 };
 
 const MAX_BACKOFF_MS = 5_000;
+/**
+ * A sender's part of a batch from which it is written apart from smaller ones (a few ms of COPY):
+ * see IngestQueue.largeParts.
+ */
+const LARGE_PART_POINTS = 250;
 
 /** What a batch will write: its new messages, its duplicates, and the seq marks it sets. */
 interface Plan {
@@ -110,6 +115,10 @@ export class CopyWriter {
   private loop: Promise<void> | undefined;
   private backoffMs = 0;
   private batches = 0;
+  /** One shared wait for the runner's next finished task (see freeConnection). */
+  private settledSignal: Promise<void> | undefined;
+  /** Senders with messages in a running transaction (batches each holds). */
+  private readonly sendersInFlight = new Map<string, number>();
   /** The outcome of the last batch handed to the runner (true: committed). */
   private lastCommit: Promise<boolean> = Promise.resolve(true);
   /** Seq marks given to batches not yet known to be committed, by owner key. */
@@ -177,16 +186,15 @@ export class CopyWriter {
       // A small batch waits a moment for company (at least the frames already read); a busy
       // queue is written at once.
       if (this.queue.waiting < this.options.maxBatchRows) await (this.options.lingerMs > 0 ? sleep(this.options.lingerMs) : yieldTurn());
-      // Take a batch only when a connection is free, so it holds everything waiting by then;
-      // the second connection only for a backlog.
-      while (this.runner.pending + this.runner.size >= this.connectionsFor(this.queue.nextBatchPoints(this.options.maxBatchRows))) await nextSettled(this.runner);
+      // Take a batch only when a connection is free, so it holds everything waiting by then.
+      const exclude = await this.freeConnection();
       if (this.failures.length > 0) {
         await this.runner.onIdle();
         await this.recover();
         if (this.backoffMs > 0) await sleep(this.backoffMs);
         continue;
       }
-      const batch = this.queue.take(this.options.maxBatchRows);
+      const batch = this.queue.take(this.options.maxBatchRows, exclude);
       if (batch.length === 0) continue;
       const taken = performance.now();
       try {
@@ -195,6 +203,8 @@ export class CopyWriter {
         this.failures.push({ index: ++this.batches, batch, error: err });
         continue;
       }
+      const senders = sendersOf(batch);
+      for (const key of senders) this.sendersInFlight.set(key, (this.sendersInFlight.get(key) ?? 0) + 1);
       const plan = this.plan(batch);
       const index = ++this.batches;
       const previous = this.lastCommit;
@@ -213,14 +223,46 @@ export class CopyWriter {
           this.failures.push({ index, batch, error: err });
           // The loop may be waiting for new messages; the failed ones need it now.
           this.queue.wake();
+        } finally {
+          for (const key of senders) {
+            const n = (this.sendersInFlight.get(key) ?? 1) - 1;
+            if (n <= 0) this.sendersInFlight.delete(key);
+            else this.sendersInFlight.set(key, n);
+          }
         }
       });
     }
   }
 
-  /** How many transactions may run at once when the next batch would hold `next` points. */
-  private connectionsFor(next: number): number {
-    return next >= this.options.pipelineAtPoints ? this.options.connections : 1;
+  /**
+   * Waits for a connection the next batch may use, and says which senders that batch must pass
+   * over. No transaction running: any batch, but senders with small parts go first in a batch of
+   * their own when a sender with a large part waits too. One running, a connection free: a second batch
+   * beside it when the next batch would hold a backlog (≥ `pipelineAtPoints`, senders' parts
+   * together); or, for senders with nothing in the running batch, a batch of theirs alone — so a
+   * device's small message is written beside a flood's batch, not after it (it still commits
+   * after it: commits keep queue order). A lone flood therefore runs one batch at a time.
+   */
+  private async freeConnection(): Promise<ReadonlyMap<string, unknown> | undefined> {
+    for (;;) {
+      const running = this.runner.pending + this.runner.size;
+      // Small parts first, alone; the large ones then go beside them (below).
+      if (running === 0) return this.queue.largeParts(this.options.maxBatchRows, LARGE_PART_POINTS);
+      if (running < this.options.connections) {
+        if (this.queue.nextBatchPoints(this.options.maxBatchRows) >= this.options.pipelineAtPoints) return undefined;
+        if (this.queue.hasWaitingOutside(this.sendersInFlight)) return new Map(this.sendersInFlight);
+      }
+      // A batch committing frees a connection, and may let a waiting sender in.
+      await Promise.race([this.nextSettled(), this.queue.nextArrival()]);
+      if (this.failures.length > 0 || !this.running) return undefined;
+    }
+  }
+
+  private nextSettled(): Promise<void> {
+    this.settledSignal ??= nextSettled(this.runner).then(() => {
+      this.settledSignal = undefined;
+    });
+    return this.settledSignal;
   }
 
   /** Decides duplicates in queue order against committed and tentative marks. */
@@ -521,6 +563,13 @@ function yieldTurn(): Promise<void> {
 function owners(batch: readonly PendingIngest[]): Map<string, SeqOwner> {
   const out = new Map<string, SeqOwner>();
   for (const m of batch) if (m.owner !== null && m.points.seq !== null) out.set(m.owner.key, m.owner);
+  return out;
+}
+
+/** The senders (queue lanes) of a batch's messages. */
+function sendersOf(batch: readonly PendingIngest[]): Set<string> {
+  const out = new Set<string>();
+  for (const m of batch) out.add(m.sender ?? '');
   return out;
 }
 

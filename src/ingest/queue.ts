@@ -103,6 +103,8 @@ export class IngestQueue {
   private waitingPoints = 0;
   private waitingMessages = 0;
   private waiter: (() => void) | undefined;
+  /** Resolved by the next message offered (or a wake): see {@link nextArrival}. */
+  private arrived: { promise: Promise<void>; resolve: () => void } | undefined;
   readonly limits: SenderLimits;
 
   constructor(
@@ -206,16 +208,47 @@ export class IngestQueue {
   }
 
   /**
+   * The senders whose part of the next batch would be at least `points`, when some sender with a
+   * smaller part is waiting too (else undefined: nothing to keep apart). The writer writes the
+   * small parts first, in a batch of their own, and the large ones beside it: a batch lasts as
+   * long as its largest part, and a small message should not wait for a flood's.
+   */
+  largeParts(maxPoints: number, points: number): Map<string, true> | undefined {
+    if (this.ready.size < 2) return undefined;
+    const part = Math.max(1, Math.min(this.limits.senderBatchPoints, Math.floor(maxPoints / this.ready.size)));
+    let large: Map<string, true> | undefined;
+    let small = false;
+    for (const lane of this.ready.values()) {
+      let mine = 0;
+      for (let i = lane.head; i < lane.items.length && mine < points; i++) {
+        const size = (lane.items[i] as PendingIngest).points.count;
+        if (mine > 0 && mine + size > part) break;
+        mine += size;
+      }
+      if (mine >= points) (large ??= new Map()).set(lane.key, true);
+      else small = true;
+    }
+    return small ? large : undefined;
+  }
+
+  /** Is a sender other than those of `senders` waiting? */
+  hasWaitingOutside(senders: ReadonlyMap<string, unknown>): boolean {
+    for (const key of this.ready.keys()) if (!senders.has(key)) return true;
+    return false;
+  }
+
+  /**
    * Takes up to `maxPoints` (at least one message): from each waiting sender in turn, at most
    * an equal part of `maxPoints` and `senderBatchPoints` (at least its next message). A sender
-   * served goes to the back.
+   * served goes to the back. Senders in `exclude` are passed over (their turn is kept).
    */
-  take(maxPoints: number): PendingIngest[] {
+  take(maxPoints: number, exclude?: ReadonlyMap<string, unknown>): PendingIngest[] {
     const batch: PendingIngest[] = [];
     if (this.ready.size === 0) return batch;
     const part = Math.max(1, Math.min(this.limits.senderBatchPoints, Math.floor(maxPoints / this.ready.size)));
     let n = 0;
     for (const lane of [...this.ready.values()]) {
+      if (exclude?.has(lane.key) === true) continue;
       let mine = 0;
       while (lane.head < lane.items.length) {
         const next = lane.items[lane.head] as PendingIngest;
@@ -293,10 +326,25 @@ export class IngestQueue {
     });
   }
 
-  /** Wakes a writer waiting in whenNonEmpty (also used to stop it). */
+  /** Resolves when the next message is queued (or on a wake), whatever is waiting already. */
+  nextArrival(): Promise<void> {
+    if (this.arrived === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.arrived = { promise, resolve };
+    }
+    return this.arrived.promise;
+  }
+
+  /** Wakes a writer waiting in whenNonEmpty or nextArrival (also used to stop it). */
   wake(): void {
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.();
+    const arrived = this.arrived;
+    this.arrived = undefined;
+    arrived?.resolve();
   }
 }

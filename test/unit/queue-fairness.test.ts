@@ -13,6 +13,32 @@ const message = (sender: string, count: number): PendingIngest => ({
 });
 
 describe('IngestQueue fairness', () => {
+  it('takes a batch of the senders outside a running batch alone, keeping the others\' turns', async () => {
+    const q = new IngestQueue(100_000, { senderBatchPoints: 1000 });
+    for (let i = 0; i < 3; i++) q.tryOffer(message('flood', 1000));
+    const running = new Map([['flood', 1]]);
+    expect(q.hasWaitingOutside(running)).toBe(false);
+    const arrival = q.nextArrival();
+    q.tryOffer(message('calm', 10));
+    await arrival; // a new message wakes a writer waiting for one
+    expect(q.hasWaitingOutside(running)).toBe(true);
+    const beside = q.take(50_000, running);
+    expect(beside.map((m) => m.sender)).toEqual(['calm']);
+    // The flood's turn was kept: it is next.
+    expect(q.take(50_000).map((m) => [m.sender, m.points.count])).toEqual([['flood', 1000]]);
+  });
+
+  it('names the senders with large parts only when a sender with a small part waits beside them', () => {
+    const q = new IngestQueue(100_000, { senderBatchPoints: 1000 });
+    for (let i = 0; i < 3; i++) q.tryOffer(message('flood', 1000));
+    expect(q.largeParts(50_000, 250)).toBeUndefined(); // alone: nothing to keep apart
+    q.tryOffer(message('bulk', 300));
+    expect(q.largeParts(50_000, 250)).toBeUndefined(); // large parts only
+    q.tryOffer(message('calm', 10));
+    expect([...(q.largeParts(50_000, 250)?.keys() ?? [])].sort()).toEqual(['bulk', 'flood']);
+    expect(q.take(50_000, q.largeParts(50_000, 250)).map((m) => m.sender)).toEqual(['calm']);
+  });
+
   it("says what the next batch would hold: one sender's deep backlog counts only its part", () => {
     const q = new IngestQueue(100_000, { senderBatchPoints: 1000 });
     expect(q.nextBatchPoints(50_000)).toBe(0);
