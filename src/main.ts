@@ -323,6 +323,7 @@ export async function startHub(config: Config, log: Logger): Promise<Hub> {
       onFrame: (socket) => {
         if (socket.principal.pluginInstancePublicId !== null) presence.seen(socket.principal.pluginInstancePublicId);
       },
+      refuseUndecoded: (principal, frame, isBinary) => ingest.refuseUndecoded(principal, frame, isBinary),
       onDrain: ({ connection }) => live.drained(connection),
       onClose: (socket) => {
         live.closed(socket.connection);

@@ -18,8 +18,21 @@ import { validateIngest } from './validate.js';
 /** The connection-state key of a connection's last ingest reply (see `ordered`). */
 const TAIL = 'ingest.tail';
 
+/** An ingest frame's start as clients write it (`{"id":<n>,"op":"ingest",…`): its id, without parsing the rest. */
+const INGEST_FRAME_START = /^\{\s*"id"\s*:\s*(\d{1,15})\s*,\s*"op"\s*:\s*"ingest"\s*,/;
+/** Senders told to wait are remembered at most this many at once (expired ones are swept past it). */
+const MAX_WAITING_SENDERS = 10_000;
+
 export class IngestService {
   private accepting = true;
+  /**
+   * Senders refused for the queue (busy or too many in flight), until when they were told to wait
+   * (`retry_after_ms`). A frame of theirs before then is refused without being decoded
+   * ({@link refuseUndecoded}): a device that ignores `retry_after_ms` and resends at once (a
+   * flood) costs the hub a few string comparisons per frame instead of a JSON parse of
+   * thousands of points — CPU that everyone else's ingest needs.
+   */
+  private readonly waitUntil = new Map<string, { until: number }>();
 
   constructor(
     private readonly queue: IngestQueue,
@@ -88,8 +101,44 @@ export class IngestService {
     return { committed, pending: message };
   }
 
-  /** The error of a message the queue did not take; nothing of it was stored. */
+  /**
+   * A text frame that starts as an ingest (`{"id":<n>,"op":"ingest",`) from a sender still inside
+   * the `retry_after_ms` it was given, while the queue would still refuse any message of it: its
+   * refusal (`busy` or `429`), made without decoding the frame. Null otherwise (the frame is
+   * decoded and handled as usual). Nothing of it is stored, as with any refusal.
+   */
+  refuseUndecoded(principal: Principal, frame: ArrayBuffer, isBinary: boolean): { id: number; error: HubError } | null {
+    if (isBinary || this.waitUntil.size === 0) return null;
+    const sender = keyOf(principal.kind === 'api_token' ? principal.tokenId : null, principal.user.public_id);
+    const told = this.waitUntil.get(sender);
+    if (told === undefined) return null;
+    const left = told.until - Date.now();
+    if (left <= 0) {
+      this.waitUntil.delete(sender);
+      return null;
+    }
+    // Only while the queue would refuse any message of it, of any size: the reply is the one
+    // decoding it would have given (busy beats invalid, as in submit).
+    const outcome = this.queue.refusalFor(sender, 1);
+    if (outcome === null) return null;
+    const start = INGEST_FRAME_START.exec(Buffer.from(frame, 0, Math.min(frame.byteLength, 64)).toString('latin1'));
+    if (start === null) return null;
+    return { id: Number(start[1]), error: this.refusal(outcome, sender, 1) };
+  }
+
+  /** The error of a message the queue did not take; nothing of it was stored. The sender is told to wait. */
   private refusal(outcome: Exclude<OfferOutcome, 'accepted'>, sender: string, count: number): HubError {
+    const error = this.refusalError(outcome, sender, count);
+    const wait = error.retryAfterMs;
+    if (wait !== undefined && (error.code === 'busy' || error.code === 'rate_limited')) {
+      const now = Date.now();
+      if (this.waitUntil.size >= MAX_WAITING_SENDERS) for (const [key, told] of this.waitUntil) if (told.until <= now) this.waitUntil.delete(key);
+      if (this.waitUntil.size < MAX_WAITING_SENDERS || this.waitUntil.has(sender)) this.waitUntil.set(sender, { until: now + wait });
+    }
+    return error;
+  }
+
+  private refusalError(outcome: Exclude<OfferOutcome, 'accepted'>, sender: string, count: number): HubError {
     if (outcome === 'too_many') {
       this.metrics.ingestMessages.inc({ outcome: 'rate_limited' });
       const { points } = this.queue.heldBy(sender);

@@ -155,6 +155,11 @@ export interface SocketDeps {
   readonly onClose?: (data: SocketData) => void;
   /** Called for every frame (a device's presence: `last_seen_at`). Must be cheap. */
   readonly onFrame?: (data: SocketData) => void;
+  /**
+   * Looks at a frame before it is decoded: an error reply for it (request id and error) to send
+   * instead of decoding it, or null (the ingest of a sender still told to wait). Must be cheap.
+   */
+  readonly refuseUndecoded?: (principal: Principal, frame: ArrayBuffer, isBinary: boolean) => { id: number; error: HubError } | null;
 }
 
 /** Counts requests in flight across all sockets, so shutdown can wait for them. */
@@ -290,6 +295,8 @@ export function registerSocket(app: TemplatedApp, deps: SocketDeps, inFlight: In
         ws.end(CLOSE.tooBig, 'frame over HUB_MAX_FRAME_BYTES');
         return;
       }
+      const early = deps.refuseUndecoded?.(data.principal, message, isBinary);
+      if (early !== undefined && early !== null) return reject(ws, early.id, early.error, encoding, 'ingest');
       // Decoded synchronously: uWS frees `message` when this callback returns.
       const decoded = decodeFrame(message, isBinary);
       if (!decoded.ok) {

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubClient } from '../../src/client/hub-client.js';
 import { streamPoints } from '../support/device-stream.js';
-import { startTestHub, type TestHub } from '../support/hub.js';
+import { nextMessage, rawSocket, startTestHub, type TestHub } from '../support/hub.js';
 
 type Rec = Record<string, any>;
 let h: TestHub;
@@ -77,6 +77,39 @@ afterAll(async () => {
 });
 
 describe('a sender’s share of the queue', () => {
+  it('refuses, without decoding it, an ingest frame its sender sends again inside its retry_after_ms', async () => {
+    const impatient = await device('impatient');
+    const raw = await rawSocket(h.wsUrl, impatient.token);
+    const unlock = await lockDatapoints();
+    // Starts as an ingest, then is not JSON at all: decoded, it is a 400 with no id.
+    const broken = '{"id":7,"op":"ingest","data":{"points":[{"event": oops';
+    try {
+      const first = impatient.client.request<Rec>('ingest', { points: points(100) }, 20_000);
+      const refused = (await settle(impatient.client.request<Rec>('ingest', { points: points(1) }, 20_000))) as Rec;
+      expect(refused).toMatchObject({ status: 503, code: 'busy' });
+      // Inside the wait, its share still full: busy, with the id read from the frame's start.
+      const early = nextMessage(raw);
+      raw.send(broken);
+      const reply = JSON.parse((await early).data.toString()) as Rec;
+      expect(reply).toMatchObject({ id: 7, ok: false, error: { status: 503, code: 'busy' } });
+      expect(reply.error.retry_after_ms).toBeGreaterThan(0);
+      // Once the wait is over the frame is decoded again (and refused for what it is).
+      await new Promise((r) => setTimeout(r, refused.retryAfterMs + 20));
+      const later = nextMessage(raw);
+      raw.send(broken);
+      expect(JSON.parse((await later).data.toString())).toMatchObject({ id: null, ok: false, error: { code: 'bad_request' } });
+      await unlock();
+      expect(await first).toMatchObject({ accepted: 100 });
+      // Told to wait, but its share is free again: decoded and accepted, wait or not.
+      await impatient.client.request<Rec>('ingest', { points: points(1) }).catch(() => undefined);
+      expect(await impatient.client.request<Rec>('ingest', { points: points(1) })).toMatchObject({ accepted: 1 });
+    } finally {
+      await unlock().catch(() => undefined);
+      raw.terminate();
+      await impatient.client.close();
+    }
+  });
+
   it('refuses a sender beyond its share with 503 busy and retry_after_ms, while another sender is accepted', async () => {
     const unlock = await lockDatapoints();
     const first = flood.client.request<Rec>('ingest', { points: points(100) }, 20_000);
