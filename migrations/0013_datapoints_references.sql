@@ -6,9 +6,13 @@
 -- - the COPY writer calls hub_hold_datapoint_references() once per batch, in the batch's
 --   transaction: it takes the lock a foreign key takes (FOR KEY SHARE) on the batch's events and
 --   its experiment, and fails with foreign_key_violation (23503, with the detail PostgreSQL's own
---   key gives) when one is gone; the transaction then tells the trigger it may skip its check;
+--   key gives) when one is gone; that transaction told the trigger to skip its rows
+--   (SET LOCAL hub.datapoint_references_held = 'on', which only the hub's writer does);
 -- - every other insert or update (the `datapoints` ops, psql) is checked row by row by the trigger;
 -- - deleting an event deletes its points, deleting an experiment clears it from its points.
+-- Unlike a foreign key: any role may set the flag, TRUNCATE events leaves points behind, and a
+-- delete run at REPEATABLE READ or SERIALIZABLE misses points a batch committed while it waited
+-- on that batch's lock (the hub deletes at READ COMMITTED, where the trigger's DELETE sees them).
 ALTER TABLE "datapoints" DROP CONSTRAINT "datapoints_event_public_id_events_public_id_fk";
 --> statement-breakpoint
 ALTER TABLE "datapoints" DROP CONSTRAINT "datapoints_experiment_public_id_experiments_public_id_fk";
@@ -34,7 +38,6 @@ BEGIN
         DETAIL = format('Key (experiment_public_id)=(%s) is not present in table "experiments".', p_experiment);
     END IF;
   END IF;
-  PERFORM set_config('hub.datapoint_references_held', 'on', true);
 END
 $$;
 --> statement-breakpoint

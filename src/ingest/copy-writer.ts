@@ -343,9 +343,13 @@ export class CopyWriter {
         const results = await client.query(`${hold === '' ? '' : `${hold};\n`}${plan.marks.size > 0 ? `${marksSql(plan.marks)};\n` : ''}${epochSql};\nCOMMIT`);
         epoch = epochOf(results);
       } else {
+        // The references first, as in the one round trip above: the hook locks rule rows, and a
+        // delete of an event locks the event before its rules (their cascade), so holding the
+        // event after the rules would deadlock with it.
+        if (hold !== '') await client.query(hold);
         if (plan.marks.size > 0) await this.sequences.write(client, plan.marks);
         after = await this.runHook(client, work);
-        const counted = await client.query(`${hold === '' ? '' : `${hold};\n`}${epochSql};\nCOMMIT`);
+        const counted = await client.query(`${epochSql};\nCOMMIT`);
         epoch = epochOf(counted);
       }
       const committed = performance.now();

@@ -3,6 +3,7 @@
  * and deliveries committed with the point; topics and the hub's own log.
  * @see PROTOCOL.md §11, §12, §14
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubClient, Push } from '../../src/client/hub-client.js';
 import { rawSocket, startTestHub, type TestHub } from '../support/hub.js';
@@ -262,4 +263,38 @@ describe('rule reloads', () => {
     await expect.poll(() => notices.filter((n) => n === 'rules').length).toBeGreaterThan(0);
     await listener.end();
   });
+});
+
+describe('deleting an event while its rule fires', () => {
+  it('regression: does not deadlock with a batch that triggers the rule (the event is held before the rules are locked)', async () => {
+    const ev = await event();
+    await rule(ev, { operator: 'gt', threshold: -1 });
+    // The batch's rule work waits on this lock: its transaction sits after its rule lock.
+    const locker = new pg.Client({ connectionString: h.database.url });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE log_entries IN SHARE MODE');
+    let unlocked = false;
+    try {
+      const ingest = admin.request<Rec>('ingest', { points: [{ event: ev, value: 1 }] }, 20_000).catch((e: Rec) => e);
+      await new Promise((r) => setTimeout(r, 300));
+      // The delete locks the event, then its rules (their ON DELETE CASCADE).
+      const deleted = admin.request('events.delete', { public_id: ev }, 20_000).then(
+        () => 'deleted',
+        (e: Rec) => e,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      await locker.query('COMMIT');
+      unlocked = true;
+      // Held before the rule lock, the event makes the delete wait for the batch: both succeed.
+      // Held after it (the defect), the two deadlocked and PostgreSQL aborted one of them.
+      expect(await ingest).toMatchObject({ accepted: 1 });
+      expect(await deleted).toBe('deleted');
+    } finally {
+      if (!unlocked) await locker.query('COMMIT').catch(() => undefined);
+      await locker.end();
+    }
+    const { rows } = await h.database.pool.query('SELECT count(*)::int AS n FROM datapoints WHERE event_public_id = $1', [ev]);
+    expect(rows[0].n).toBe(0);
+  }, 30_000);
 });

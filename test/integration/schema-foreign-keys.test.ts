@@ -142,6 +142,7 @@ describe('datapoints references (migration 0013: triggers, not foreign keys)', (
       });
       await writer.query('ROLLBACK');
       await writer.query('BEGIN');
+      await writer.query(`SET LOCAL hub.datapoint_references_held = 'on'`);
       await writer.query(`CALL hub_hold_datapoint_references($1::uuid[], NULL)`, [[event]]);
       // Held: rows go in unchecked (the writer's COPY); a delete of the event waits for the commit,
       // then takes the rows with it.
