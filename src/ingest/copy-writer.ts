@@ -4,9 +4,12 @@
  * after COMMIT returns.
  *
  * Batches run on `connections` connections at once (p-queue), so PostgreSQL parses one batch
- * while another commits, but they COMMIT strictly in queue order: each transaction waits for the
- * previous batch's outcome before its COMMIT, and rolls back if that one failed. So acks keep
- * queue order, and `seq` decisions made ahead of a commit are never wrong for long.
+ * while another commits, but they COMMIT in queue order: each transaction waits for the previous
+ * batch's outcome before its COMMIT, and rolls back if that one failed. So every sender's acks
+ * keep its order, and `seq` decisions made ahead of a commit are never wrong for long. The one
+ * exception is a batch taken apart from the running ones (none of their senders in it: a small
+ * device's messages beside a flood's batch, see `freeConnection`): it depends on none of them and
+ * commits without waiting; the batches after it wait for all.
  *
  * Failures never lose an acknowledged point and never acknowledge a lost one. On any failure the
  * pipeline drains and the failed batches are dealt with in order:
