@@ -210,18 +210,11 @@ export class CopyWriter {
       for (const key of senders) this.sendersInFlight.set(key, (this.sendersInFlight.get(key) ?? 0) + 1);
       const plan = this.plan(batch);
       const index = ++this.batches;
-      // A batch taken apart from every running one (none of their senders in it) depends on none
-      // of them: it may commit before them, so a small message never waits for a flood's COMMIT.
-      // Its seq marks are other owners' rows; the epoch is counted at COMMIT, so epochs still
-      // follow commit order. The batches after it wait for all of these.
-      const apart = exclude !== undefined;
-      const previous = apart ? Promise.resolve(true) : this.lastCommit;
-      const earlier = this.lastCommit;
+      const previous = this.lastCommit;
       let settle!: (committed: boolean) => void;
-      const mine = new Promise<boolean>((resolve) => {
+      this.lastCommit = new Promise((resolve) => {
         settle = resolve;
       });
-      this.lastCommit = apart ? Promise.all([earlier, mine]).then(([a, b]) => a && b) : mine;
       void this.runner.add(async () => {
         try {
           const { ms, epoch, after, timings } = await this.transaction(plan, previous, taken);
