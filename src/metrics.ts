@@ -133,7 +133,7 @@ export class Metrics {
 
   readonly copyFailures = new Counter({
     name: 'hub_copy_failures_total',
-    help: 'COPY batches that failed, by reason (database unavailable, constraint, other)',
+    help: 'COPY batches that failed, by reason (database unavailable, constraint, other; predecessor: rolled back only because an earlier batch failed, then written again)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -4,12 +4,12 @@
  * after COMMIT returns.
  *
  * Batches run on `connections` connections at once (p-queue), so PostgreSQL parses one batch
- * while another commits, but they COMMIT in queue order: each transaction waits for the previous
- * batch's outcome before its COMMIT, and rolls back if that one failed. So every sender's acks
- * keep its order, and `seq` decisions made ahead of a commit are never wrong for long. The one
- * exception is a batch taken apart from the running ones (none of their senders in it: a small
- * device's messages beside a flood's batch, see `freeConnection`): it depends on none of them and
- * commits without waiting; the batches after it wait for all.
+ * while another commits, but they COMMIT strictly in queue order: each transaction waits for the
+ * previous batch's outcome before its COMMIT, and rolls back if that one failed. So acks keep
+ * queue order, `seq` decisions made ahead of a commit are never wrong for long, and committed
+ * batches are handed on (live fan-out, the bus) in epoch order, which other hubs' gap fill relies
+ * on. A batch beside a running one (a small device's messages beside a flood's, see
+ * `freeConnection`) still commits after it.
  *
  * Failures never lose an acknowledged point and never acknowledge a lost one. On any failure the
  * pipeline drains and the failed batches are dealt with in order:
@@ -194,6 +194,10 @@ export class CopyWriter {
       if (this.failures.length > 0) {
         await this.runner.onIdle();
         await this.recover();
+        // The failed batches are dealt with (written alone, refused or put back) and nothing
+        // runs: the next batch has no predecessor to wait for. Left as it was (the last failed
+        // batch's `false`), every later batch was rolled back and written again alone.
+        this.lastCommit = Promise.resolve(true);
         if (this.backoffMs > 0) await sleep(this.backoffMs);
         continue;
       }
@@ -435,7 +439,10 @@ export class CopyWriter {
     for (let i = 0; i < failures.length; i++) {
       const { batch, error } = failures[i] as Failure;
       try {
-        if (error instanceof PredecessorFailed) await this.writeAgain(batch);
+        if (error instanceof PredecessorFailed) {
+          this.metrics.copyFailures.inc({ reason: 'predecessor' });
+          await this.writeAgain(batch);
+        }
         else {
           this.metrics.copyFailures.inc({ reason: findPgError(error)?.code.startsWith('23') === true ? 'constraint' : 'other' });
           await this.isolate(batch, error);

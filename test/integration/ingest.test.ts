@@ -276,6 +276,31 @@ describe('under pressure', () => {
     expect(await admin.request('ingest', { seq: 90_003, points: [{ event: temp, value: 4 }] })).toMatchObject({ accepted: 1 });
   });
 
+  it('regression: after a batch refused for its content, the batches after it are not rolled back and written again', async () => {
+    const doomed = (await admin.request<Rec>('events.create', { name: 'doomed-once' })).public_id;
+    const locker = new pg.Client({ connectionString: h.database.url });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE datapoints IN SHARE MODE');
+    const refused = admin.request<Rec>('ingest', { points: [{ event: doomed, value: 1 }] }).catch((e: Rec) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      await locker.query('DELETE FROM events WHERE public_id = $1', [doomed]);
+    } finally {
+      await locker.query('COMMIT');
+      await locker.end();
+    }
+    await expect(refused).resolves.toMatchObject({ code: 'invalid' });
+    const rolledBack = async () => {
+      const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
+      return Number(/^hub_copy_failures_total\{reason="predecessor"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await rolledBack();
+    for (let i = 0; i < 20; i++) expect(await admin.request('ingest', { points: [{ event: temp, value: i }] })).toMatchObject({ accepted: 1 });
+    // Before the fix each of them failed once behind the refused batch (rolled back), then was written alone.
+    expect((await rolledBack()) - before).toBe(0);
+  }, 40_000);
+
   it('regression: a batch held back by a failed one, failing again on its own when rewritten, does not stop the writer', async () => {
     const doomed = (await admin.request<Rec>('events.create', { name: 'doomed-again' })).public_id;
     const { token } = await admin.request<Rec>('api_tokens.create', { name: 'vanishing' });
