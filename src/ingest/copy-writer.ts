@@ -256,7 +256,7 @@ export class CopyWriter {
       // Small parts first, alone; the large ones then go beside them (below).
       if (running === 0) return this.queue.largeParts(this.options.maxBatchRows, LARGE_PART_POINTS);
       if (running < this.options.connections) {
-        if (this.queue.nextBatchPoints(this.options.maxBatchRows) >= this.options.pipelineAtPoints) return undefined;
+        if (this.queue.nextBatchPoints(this.options.maxBatchRows, this.options.pipelineAtPoints) >= this.options.pipelineAtPoints) return undefined;
         if (this.queue.hasWaitingOutside(this.sendersInFlight)) return new Map(this.sendersInFlight);
       }
       // A batch committing frees a connection, and may let a waiting sender in.

@@ -188,9 +188,9 @@ export class IngestQueue {
    * Points the next {@link take} of `maxPoints` would hold (an estimate: whole messages up to each
    * lane's part). The writer opens its second connection for this, not for {@link waiting}: one
    * sender's deep backlog fills a batch only by its part, so it is written one batch at a time
-   * and leaves the database's other core to the rest.
+   * and leaves the database's other core to the rest. Stops counting at `enough`.
    */
-  nextBatchPoints(maxPoints: number): number {
+  nextBatchPoints(maxPoints: number, enough = maxPoints): number {
     if (this.ready.size === 0) return 0;
     const part = Math.max(1, Math.min(this.limits.senderBatchPoints, Math.floor(maxPoints / this.ready.size)));
     let n = 0;
@@ -202,7 +202,10 @@ export class IngestQueue {
         mine += size;
       }
       n += mine;
+      // The writer asks on every arrival while a batch runs: with many senders waiting, stop
+      // as soon as the answer is known rather than walk every lane.
       if (n >= maxPoints) return maxPoints;
+      if (n >= enough) return n;
     }
     return n;
   }

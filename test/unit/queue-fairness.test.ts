@@ -53,6 +53,8 @@ describe('IngestQueue fairness', () => {
     const many = new IngestQueue(100_000, { senderBatchPoints: 1000 });
     for (let d = 0; d < 8; d++) for (let i = 0; i < 4; i++) many.tryOffer(message(`d${d}`, 1000));
     expect(many.nextBatchPoints(50_000)).toBe(8000);
+    // Asked only whether it reaches a bound, it stops counting there.
+    expect(many.nextBatchPoints(50_000, 2000)).toBe(2000);
     // The estimate is what take() then takes.
     expect(many.take(50_000).reduce((n, m) => n + m.points.count, 0)).toBe(8000);
     expect(q.take(50_000).reduce((n, m) => n + m.points.count, 0)).toBe(1030);
