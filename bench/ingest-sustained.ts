@@ -30,7 +30,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import WebSocket from 'ws';
 import { ensurePartitions } from '../src/db/partitions.js';
 import { COPY_DATAPOINTS_SQL, encodeCopy } from '../src/ingest/copy-encoder.js';
-import { holdReferencesSql, SKIP_ROW_REFERENCE_CHECKS } from '../src/ingest/copy-writer.js';
+import { holdReferencesSql, SKIP_ROW_REFERENCE_CHECKS } from '../src/ingest/batch-sql.js';
 import { Uuid7Generator, uuidToBytes } from '../src/ingest/uuid7.js';
 import { adminToken, connect, flags, Latencies, machine, stageSummary, startBenchHub, table, type BenchHub } from './lib.js';
 

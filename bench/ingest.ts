@@ -26,7 +26,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import WebSocket from 'ws';
 import { COPY_DATAPOINTS_SQL, encodeCopy } from '../src/ingest/copy-encoder.js';
-import { holdReferencesSql, SKIP_ROW_REFERENCE_CHECKS } from '../src/ingest/copy-writer.js';
+import { holdReferencesSql, SKIP_ROW_REFERENCE_CHECKS } from '../src/ingest/batch-sql.js';
 import { Uuid7Generator, uuidToBytes } from '../src/ingest/uuid7.js';
 import { adminToken, connect, flags, Latencies, machine, startBenchHub, table, type BenchHub } from './lib.js';
 

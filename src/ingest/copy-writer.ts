@@ -34,6 +34,7 @@ import { countAndLogSql, type CommitLog } from '../db/commit-log.js';
 import { COPY_DATAPOINTS_BATCH_SQL, COPY_DATAPOINTS_SQL, encodeCopy } from './copy-encoder.js';
 import { IngestTrace } from './ingest-trace.js';
 import type { IngestQueue, PendingIngest, SeqOwner } from './queue.js';
+import { EPOCH_SQL, epochOf, eventsOf, holdReferencesSql, SKIP_ROW_REFERENCE_CHECKS, timeRange } from './batch-sql.js';
 import { marksSql, type SequenceStore } from './sequences.js';
 import { Uuid7Generator } from './uuid7.js';
 
@@ -340,7 +341,7 @@ export class CopyWriter {
       // Rule rows are locked in here too, after the marks.
       const work = plan.rows > 0 ? this.commitHook?.prepare(plan.fresh.map((m) => m.points)) : null;
       // With several hubs the epoch's statement also logs the commit (src/db/commit-log.ts).
-      const epochSql = batchId === undefined || this.commitLog === undefined ? EPOCH_SQL : countAndLogSql(this.commitLog.hub, batchId, ...timeRange(plan));
+      const epochSql = batchId === undefined || this.commitLog === undefined ? EPOCH_SQL : countAndLogSql(this.commitLog.hub, batchId, ...timeRange(plan.fresh));
       let epoch: number;
       let after: (() => void) | undefined;
       if (work === null || work === undefined) {
@@ -558,16 +559,6 @@ export class CopyWriter {
   }
 }
 
-/** Counts the commit epoch (see ingest_epoch); sent with the COMMIT. */
-const EPOCH_SQL = 'UPDATE ingest_epoch SET epoch = epoch + 1 RETURNING epoch';
-
-/** The epoch from the results of a simple query of several statements (or of one). */
-function epochOf(results: pg.QueryResult | pg.QueryResult[]): number {
-  const list = Array.isArray(results) ? results : [results];
-  const counted = list.find((r) => r.rows.length > 0 && 'epoch' in (r.rows[0] as object));
-  return Number((counted?.rows[0] as { epoch?: string } | undefined)?.epoch ?? 0);
-}
-
 /** One turn of the event loop: lets frames already read reach the queue. */
 function yieldTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -594,55 +585,4 @@ function nextSettled(runner: PQueue): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** The earliest and latest point time of a batch (ms), for its commit log row. */
-function timeRange(plan: Plan): [number, number] {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const m of plan.fresh) {
-    const ts = m.points.ts;
-    for (let i = 0; i < m.points.count; i++) {
-      const t = ts[i] as number;
-      if (t < min) min = t;
-      if (t > max) max = t;
-    }
-  }
-  return [min, max];
-}
-
-/**
- * Tells migration 0013's row trigger that this transaction holds its rows' references itself: it
- * must then call {@link holdReferencesSql} before COMMIT.
- */
-export const SKIP_ROW_REFERENCE_CHECKS = `SET LOCAL hub.datapoint_references_held = 'on'`;
-
-/** The distinct events of some messages' points (consecutive points mostly share theirs). */
-function eventsOf(messages: readonly PendingIngest[]): Set<string> {
-  const ids = new Set<string>();
-  for (const m of messages) {
-    let last: EventRef | undefined;
-    for (const e of m.points.events) {
-      if (e === last) continue;
-      last = e;
-      ids.add(e.id);
-    }
-  }
-  return ids;
-}
-
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * The call that holds a batch's references (migration 0013): its distinct events and the running
- * experiment are locked FOR KEY SHARE until COMMIT, and the call fails with 23503, as a foreign key
- * would, when one is gone. Made after the COPY, just before COMMIT (a deferred check): rows locked
- * before the COPY could deadlock with a delete of their event waiting on a lock the COPY needs.
- * Only UUIDs are inlined, each checked.
- */
-export function holdReferencesSql(events: Iterable<string>, experiment: string | null): string {
-  const ids = [...events];
-  for (const id of ids) if (!UUID_TEXT.test(id)) throw new Error(`not an event id: ${JSON.stringify(id)}`);
-  if (experiment !== null && !UUID_TEXT.test(experiment)) throw new Error(`not an experiment id: ${JSON.stringify(experiment)}`);
-  return `CALL hub_hold_datapoint_references('{${ids.join(',')}}'::uuid[], ${experiment === null ? 'NULL' : `'${experiment}'`}::uuid)`;
 }

@@ -4,6 +4,7 @@
  * same transaction as the rows they cover, so a retry after any crash is stored exactly once.
  * @see PROTOCOL.md §6
  */
+import { UUID_TEXT } from './batch-sql.js';
 import type { SeqOwner } from './queue.js';
 
 /** The part of a database client this needs (the COPY writer's transaction client). */
@@ -63,7 +64,6 @@ export function keyOf(apiTokenPublicId: string | null, userPublicId: string | nu
   return apiTokenPublicId !== null ? `token:${apiTokenPublicId}` : `user:${userPublicId ?? ''}`;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The upserts of some marks as one statement text with its values inlined (one per kind of
@@ -76,7 +76,7 @@ export function marksSql(marks: ReadonlyMap<string, { owner: SeqOwner; seq: numb
   for (const { owner, seq } of marks.values()) {
     const target = owner.apiTokenPublicId !== null ? byColumn.api_token_public_id : byColumn.user_public_id;
     const id = owner.apiTokenPublicId ?? owner.userPublicId ?? '';
-    if (!UUID.test(id) || !Number.isSafeInteger(seq)) throw new Error(`not a seq mark: ${JSON.stringify({ id, seq })}`);
+    if (!UUID_TEXT.test(id) || !Number.isSafeInteger(seq)) throw new Error(`not a seq mark: ${JSON.stringify({ id, seq })}`);
     target.ids.push(id);
     target.seqs.push(seq);
   }
