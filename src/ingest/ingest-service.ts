@@ -32,7 +32,7 @@ export class IngestService {
    * flood) costs the hub a few string comparisons per frame instead of a JSON parse of
    * thousands of points — CPU that everyone else's ingest needs.
    */
-  private readonly waitUntil = new Map<string, { until: number }>();
+  private readonly waitUntil = new Map<string, number>();
 
   constructor(
     private readonly queue: IngestQueue,
@@ -110,10 +110,9 @@ export class IngestService {
   refuseUndecoded(principal: Principal, frame: ArrayBuffer, isBinary: boolean): { id: number; error: HubError } | null {
     if (isBinary || this.waitUntil.size === 0) return null;
     const sender = keyOf(principal.kind === 'api_token' ? principal.tokenId : null, principal.user.public_id);
-    const told = this.waitUntil.get(sender);
-    if (told === undefined) return null;
-    const left = told.until - Date.now();
-    if (left <= 0) {
+    const until = this.waitUntil.get(sender);
+    if (until === undefined) return null;
+    if (until <= Date.now()) {
       this.waitUntil.delete(sender);
       return null;
     }
@@ -132,8 +131,11 @@ export class IngestService {
     const wait = error.retryAfterMs;
     if (wait !== undefined && (error.code === 'busy' || error.code === 'rate_limited')) {
       const now = Date.now();
-      if (this.waitUntil.size >= MAX_WAITING_SENDERS) for (const [key, told] of this.waitUntil) if (told.until <= now) this.waitUntil.delete(key);
-      if (this.waitUntil.size < MAX_WAITING_SENDERS || this.waitUntil.has(sender)) this.waitUntil.set(sender, { until: now + wait });
+      // Full: sweep the expired ones, once per sender not yet remembered (not on every refusal).
+      if (this.waitUntil.size >= MAX_WAITING_SENDERS && !this.waitUntil.has(sender)) {
+        for (const [key, until] of this.waitUntil) if (until <= now) this.waitUntil.delete(key);
+      }
+      if (this.waitUntil.size < MAX_WAITING_SENDERS || this.waitUntil.has(sender)) this.waitUntil.set(sender, now + wait);
     }
     return error;
   }
