@@ -25,6 +25,7 @@ async function fullReads(): Promise<Record<string, number>> {
   const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^hub_catalog_full_reads\{part="([^"]+)"\} (\S+)$/gm)) out[m[1] as string] = Number(m[2]);
+  out.refused_batches = Number(/^hub_copy_failures_total\{reason="constraint"\} (\S+)$/m.exec(text)?.[1] ?? 0);
   return out;
 }
 
@@ -91,8 +92,14 @@ describe('ingest catalog', () => {
     await expect.poll(() => client.request('ingest', { points: [{ channel: 'gone', value: 1 }] }).then(() => 'accepted', (e: Rec) => e.code)).toBe('invalid');
     await expect(admin.request('ingest', { points: [{ event: ev, value: 1 }] })).rejects.toMatchObject({ code: 'invalid' });
     const after = await fullReads();
-    expect(after.channel_mappings).toBe(before.channel_mappings);
-    expect(after.events).toBe(before.events);
+    // A point validated just before a delete's notice applied reaches the COPY, which refuses it
+    // (the event is gone) and reads the catalog whole to isolate it: that read, and only that,
+    // may happen (CI saw it once). None for the notices themselves.
+    const n = (r: Record<string, number>, k: string): number => r[k] ?? 0;
+    const refusedBatches = n(after, 'refused_batches') - n(before, 'refused_batches');
+    expect(n(after, 'channel_mappings') - n(before, 'channel_mappings')).toBeLessThanOrEqual(refusedBatches);
+    expect(n(after, 'events') - n(before, 'events')).toBeLessThanOrEqual(refusedBatches);
+    expect(refusedBatches).toBeLessThanOrEqual(1);
     await client.close();
   });
 
